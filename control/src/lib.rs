@@ -1,0 +1,1 @@
+//! vsd control (work in progress).

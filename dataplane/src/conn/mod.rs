@@ -1,0 +1,1 @@
+//! Connection table. Owned by the connection-table work in progress.

@@ -1,0 +1,15 @@
+//! vsd's sans-IO dataplane.
+//!
+//! Everything here works on byte buffers plus metadata, with time passed in: no DPDK, no clock, no
+//! syscalls. The DPDK runtime in `control/` is a thin driver that feeds bursts of mbufs to a
+//! [`worker::Worker`] and transmits what it hands back. The same code runs on `Vec<u8>` buffers in
+//! tests.
+
+pub mod addr;
+pub mod conn;
+pub mod sched;
+pub mod time;
+pub mod wire;
+
+pub use addr::{Addr, FlowKey, Proto};
+pub use time::Instant;

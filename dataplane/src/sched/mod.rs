@@ -1,0 +1,1 @@
+//! Schedulers. Owned by the scheduler work in progress.

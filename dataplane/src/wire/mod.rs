@@ -1,0 +1,1 @@
+//! Wire views (smoltcp style). Owned by the wire-views work in progress.

@@ -1,0 +1,1 @@
+//! DPDK binding (work in progress).
