@@ -1,1 +1,4 @@
-//! vsd control (work in progress).
+//! The vsd daemon's library: config loading and validation, the DPDK runtime that drives the
+//! sans-IO dataplane, and stats.
+
+pub mod config;
