@@ -2,3 +2,7 @@
 //! sans-IO dataplane, and stats.
 
 pub mod config;
+pub mod pkt;
+pub mod report;
+pub mod runtime;
+pub mod snapshot;

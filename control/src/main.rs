@@ -1,1 +1,73 @@
-fn main() {}
+//! `vsd`: the director daemon.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use vsd_control::{config, runtime, snapshot};
+
+// The control plane allocates (config, reports); the fast path never does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// vsd: a DPDK virtual server director (LVS-style load balancer).
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Run with this YAML config.
+    #[arg(long, short = 'c', value_name = "FILE", conflicts_with = "check")]
+    config: Option<PathBuf>,
+    /// Validate this YAML config and exit, without starting DPDK.
+    #[arg(long, value_name = "FILE")]
+    check: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let (path, check_only) = match (args.config, args.check) {
+        (Some(p), None) => (p, false),
+        (None, Some(p)) => (p, true),
+        _ => {
+            eprintln!("vsd: give --config FILE to run, or --check FILE to validate");
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = match config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vsd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The snapshot builder refuses what the dataplane cannot do yet; check that too, with
+    // placeholder MACs (the real ones come from the ports).
+    if let Err(e) = snapshot::build(&cfg, &vec![[0; 6]; cfg.interfaces.len()], 0) {
+        eprintln!("vsd: {}: {e}", path.display());
+        return ExitCode::FAILURE;
+    }
+    if check_only {
+        println!("{}: ok", path.display());
+        return ExitCode::SUCCESS;
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let dump = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
+            eprintln!("vsd: cannot install signal handler: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGUSR1, dump.clone()) {
+        eprintln!("vsd: cannot install signal handler: {e}");
+        return ExitCode::FAILURE;
+    }
+    match runtime::run(&cfg, stop, dump) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vsd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

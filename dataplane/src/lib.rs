@@ -6,10 +6,18 @@
 //! tests.
 
 pub mod addr;
+pub mod buf;
 pub mod conn;
+pub mod craft;
+pub mod neigh;
+pub mod pcap;
+pub mod route;
 pub mod sched;
+pub mod service;
+pub mod stats;
 pub mod time;
 pub mod wire;
+pub mod worker;
 
 pub use addr::{Addr, FlowKey, Proto};
 pub use time::Instant;

@@ -1,1 +1,27 @@
-//! Connection table. Owned by the connection-table work in progress.
+//! The per-core connection table and what drives it: LVS's TCP state machine and timeouts.
+//!
+//! Each worker core owns one [`ConnTable`]; nothing here is shared, locked or atomic, and nothing
+//! allocates after [`ConnTable::new`]. The pieces are split by concern:
+//! - [`entry`]: the [`Conn`] entry and its in/out keys;
+//! - [`state`], [`tcp_state`], [`timeouts`]: LVS's states, transitions and per-state timeouts;
+//! - `hash`, `index`: the keyed flow hash and the cuckoo index over entry keys;
+//! - [`wheel`]: the expiry timer wheel;
+//! - `table`: the three put together.
+
+pub mod entry;
+mod hash;
+mod index;
+pub mod state;
+mod table;
+pub mod tcp_state;
+pub mod timeouts;
+pub mod wheel;
+
+pub use entry::{Conn, ConnId, Dir, Fwd, F_TEMPLATE};
+pub use state::ConnState;
+pub use table::{ConnTable, Expiry, InsertError};
+pub use tcp_state::{StateDir, TcpFlagsLite};
+pub use timeouts::Timeouts;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,594 @@
+//! Config tests: the shipped examples parse to what they say, and every rule refuses its violation with
+//! a message naming the key path and the reason.
+//!
+//! Each refusal test starts from one valid text (`BASE`) and changes exactly one thing, so a test fails
+//! for the rule it is about and not for some other mistake.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::*;
+
+const BRIEF: &str = include_str!("../../../deploy/examples/brief.yaml");
+const DEMO: &str = include_str!("../../../deploy/examples/demo.yaml");
+const REFERENCE: &str = include_str!("../../../deploy/examples/reference.yaml");
+
+const BASE: &str = r#"dpdk:
+  eal: ["-l", "0-2", "--no-huge", "--no-pci",
+        "--vdev", "net_af_packet0,iface=t-ext", "--vdev", "net_af_packet1,iface=t-int"]
+workers: { lcores: [1, 2] }
+interfaces:
+  - { name: ext, port: net_af_packet0, addresses: [198.18.0.2/24, "2001:db8:1::2/64"] }
+  - { name: int, port: net_af_packet1, addresses: [198.19.0.1/24] }
+routes:
+  - { prefix: 198.20.0.0/16, via: 198.19.0.254 }
+services:
+  - name: web
+    vips: [198.18.0.100]
+    protocol: tcp
+    ports: [80]
+    scheduler: wlc
+    forwarding: nat
+    real_servers:
+      - { address: 198.19.0.11, port: 8080 }
+      - { address: 198.19.0.12, port: 8080, weight: 2 }
+  - name: sticky
+    vips: [198.18.0.101]
+    protocol: udp
+    ports: [53]
+    scheduler: rr
+    forwarding: dr
+    persistence: { timeout: 30m, netmask: 24 }
+    real_servers:
+      - { address: 198.19.0.21 }
+"#;
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+/// Replaces the first `from` in BASE by `to` and returns the refusal message; panics if BASE does
+/// not contain `from` (a broken test) or if the result is accepted.
+fn refuse(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "test setup: {from:?} is not in BASE");
+    let text = BASE.replacen(from, to, 1);
+    match parse(&text, "t.yaml") {
+        Ok(_) => panic!("accepted after replacing {from:?} with {to:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Asserts the message has the file, the key path and the reason.
+fn assert_says(message: &str, path: &str, reason: &str) {
+    assert!(message.starts_with("t.yaml:"), "no file name in: {message}");
+    assert!(
+        message.contains(&format!("{path}:")) || message.contains(&format!("{path} \"")),
+        "no path {path:?} in: {message}"
+    );
+    assert!(message.contains(reason), "no reason {reason:?} in: {message}");
+}
+
+#[test]
+fn base_is_valid() {
+    let config = parse(BASE, "t.yaml").unwrap();
+    assert_eq!(config.services.len(), 2);
+}
+
+#[test]
+fn brief_example_parses() {
+    let config = parse(BRIEF, "brief.yaml").unwrap();
+    assert_eq!(config.workers.lcores, [1]);
+    assert_eq!(config.interfaces[0].addresses[0], "198.18.0.2/24".parse().unwrap());
+    assert_eq!(config.routes[0].prefix, "0.0.0.0/0".parse().unwrap());
+    assert_eq!(config.routes[0].via, Some(ip("198.18.0.1")));
+    let web = &config.services[0];
+    assert_eq!(
+        (web.scheduler, web.forwarding, web.protocol),
+        (Scheduler::Wlc, Forwarding::Nat, Protocol::Tcp)
+    );
+    assert_eq!(
+        web.persistence,
+        Some(Persistence { timeout: Duration::from_secs(360), netmask: 32, netmask6: 128 })
+    );
+    assert_eq!(web.real_servers[1], RealServer { address: ip("198.19.0.12"), port: 8080, weight: 2 });
+    let sticky = &config.services[1];
+    assert!(sticky.is_every_port());
+    assert_eq!(sticky.persistence.unwrap().timeout, Duration::from_secs(30 * 60));
+    assert_eq!(sticky.persistence.unwrap().netmask, 24);
+    // Both "port: 0" and no port mean "keep the client's destination port".
+    assert_eq!(sticky.real_servers[0].port, 0);
+    assert_eq!(sticky.real_servers[1], RealServer { address: ip("198.19.0.22"), port: 0, weight: 1 });
+    assert_eq!(config.metrics.listen, "127.0.0.1:9108".parse().unwrap());
+    assert_eq!(config.admin.socket, std::path::Path::new("/run/vsd/admin.sock"));
+}
+
+#[test]
+fn demo_example_parses() {
+    let config = parse(DEMO, "demo.yaml").unwrap();
+    let eal = [
+        "-l",
+        "0-1",
+        "--no-huge",
+        "--no-pci",
+        "--no-shconf",
+        "-m",
+        "512",
+        "--file-prefix",
+        "vsd-demo",
+        "--vdev",
+        "net_af_packet0,iface=vsd-ext",
+        "--vdev",
+        "net_af_packet1,iface=vsd-int",
+    ];
+    assert_eq!(config.dpdk.eal, eal);
+    assert_eq!(config.workers.lcores, [1]);
+    let (ext, int) = (&config.interfaces[0], &config.interfaces[1]);
+    assert_eq!((ext.name.as_str(), ext.device()), ("ext", "net_af_packet0"));
+    assert_eq!(ext.addresses, ["198.18.0.2/24".parse().unwrap()]);
+    assert_eq!((int.name.as_str(), int.device()), ("int", "net_af_packet1"));
+    assert_eq!(int.addresses, ["198.19.0.1/24".parse().unwrap()]);
+
+    let web = &config.services[0];
+    assert_eq!(
+        (web.vips.as_slice(), web.ports.as_slice()),
+        ([ip("198.18.0.100")].as_slice(), [80].as_slice())
+    );
+    assert_eq!((web.scheduler, web.forwarding, web.persistence), (Scheduler::Rr, Forwarding::Nat, None));
+    let backends: Vec<_> = web.real_servers.iter().map(|rs| (rs.address, rs.port, rs.weight)).collect();
+    assert_eq!(
+        backends,
+        [(ip("198.19.0.11"), 8080, 1), (ip("198.19.0.12"), 8080, 1), (ip("198.19.0.13"), 8080, 1)]
+    );
+
+    let dr = &config.services[1];
+    assert_eq!((dr.vips.as_slice(), dr.forwarding), ([ip("198.18.0.101")].as_slice(), Forwarding::Dr));
+    let backends: Vec<_> = dr.real_servers.iter().map(|rs| (rs.address, rs.port)).collect();
+    assert_eq!(backends, [(ip("198.19.0.21"), 80), (ip("198.19.0.22"), 80), (ip("198.19.0.23"), 80)]);
+}
+
+#[test]
+fn reference_example_parses_and_shows_defaults() {
+    let config = parse(REFERENCE, "reference.yaml").unwrap();
+    assert_eq!((config.dpdk.mbufs, config.dpdk.rx_desc, config.dpdk.tx_desc), (16_383, 1024, 1024));
+    let web = &config.services[0];
+    // Dotted netmask 255.255.255.0 is /24.
+    assert_eq!(web.persistence.unwrap().netmask, 24);
+    assert_eq!(web.persistence.unwrap().netmask6, 64);
+    assert_eq!(config.routes[3].via, None);
+    assert!(config.services[1].one_packet);
+    assert_eq!(config.services[2].persistence.unwrap().timeout, Duration::from_secs(3600));
+    assert_eq!(config.timeouts, Timeouts::default());
+    assert_eq!(config.conn_table.capacity, DEFAULT_CONN_CAPACITY);
+}
+
+#[test]
+fn omitted_keys_take_lvs_defaults() {
+    let config = parse(BASE, "t.yaml").unwrap();
+    assert_eq!(config.dpdk.mbufs, DEFAULT_MBUFS);
+    assert_eq!(config.timeouts.tcp, Duration::from_secs(900));
+    assert_eq!(config.timeouts.tcp_fin, Duration::from_secs(120));
+    assert_eq!(config.timeouts.udp, Duration::from_secs(300));
+    assert!(!config.expire_nodest_conn && !config.expire_quiescent_template);
+    assert_eq!(config.metrics.listen, DEFAULT_METRICS_LISTEN);
+    assert_eq!(config.admin.socket, std::path::Path::new(DEFAULT_ADMIN_SOCKET));
+    assert_eq!(config.services[0].real_servers[0].weight, 1);
+    let sticky = config.services[1].persistence.unwrap();
+    assert_eq!(sticky.netmask6, 128);
+    let text = BASE.replacen("persistence: { timeout: 30m, netmask: 24 }", "persistence: {}", 1);
+    let config = parse(&text, "t.yaml").unwrap();
+    assert_eq!(config.services[1].persistence, Some(Persistence::default()));
+    assert_eq!(Persistence::default().timeout, Duration::from_secs(360));
+    let text = BASE.replacen("    scheduler: wlc\n", "", 1);
+    assert_eq!(parse(&text, "t.yaml").unwrap().services[0].scheduler, Scheduler::Wlc);
+}
+
+#[test]
+fn to_yaml_round_trips() {
+    for text in [BASE, BRIEF, DEMO, REFERENCE] {
+        let config = parse(text, "t.yaml").unwrap();
+        let saved = config.to_yaml();
+        assert_eq!(parse(&saved, "saved.yaml").unwrap(), config, "{saved}");
+    }
+}
+
+#[test]
+fn enum_names_match_the_yaml() {
+    for name in ["rr", "wrr", "lc", "wlc", "sed", "nq", "sh", "dh", "mh", "fo", "ovf"] {
+        let config =
+            parse(&BASE.replacen("scheduler: wlc", &format!("scheduler: {name}"), 1), "t.yaml").unwrap();
+        assert_eq!(config.services[0].scheduler.as_str(), name);
+    }
+    for name in ["nat", "fullnat"] {
+        let config =
+            parse(&BASE.replacen("forwarding: nat", &format!("forwarding: {name}"), 1), "t.yaml").unwrap();
+        assert_eq!(config.services[0].forwarding.as_str(), name);
+    }
+    let config = parse(BASE, "t.yaml").unwrap();
+    assert_eq!(config.services[1].forwarding.as_str(), "dr");
+    assert_eq!((config.services[0].protocol.as_str(), config.services[1].protocol.as_str()), ("tcp", "udp"));
+    assert_eq!((Protocol::Tcp.ip_number(), Protocol::Udp.ip_number()), (6, 17));
+    let config = parse(REFERENCE, "t.yaml").unwrap();
+    assert_eq!(config.services[2].forwarding.as_str(), "tunnel");
+}
+
+#[test]
+fn load_reads_a_file_and_names_it() {
+    let dir = std::env::temp_dir().join(format!("vsd-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.yaml");
+    std::fs::write(&good, DEMO).unwrap();
+    assert_eq!(load(&good).unwrap(), parse(DEMO, "demo.yaml").unwrap());
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, DEMO.replacen("vips: [198.18.0.100]", "vips: [198.18.0.x]", 1)).unwrap();
+    let message = load(&bad).unwrap_err().to_string();
+    assert!(message.starts_with(&format!("{}:", bad.display())), "{message}");
+    let missing = dir.join("missing.yaml");
+    let error = load(&missing).unwrap_err();
+    assert!(matches!(error, ConfigError::Read { .. }));
+    assert!(error.to_string().contains("missing.yaml: cannot read"), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// --- shape errors, reported by serde_yaml_ng with line and column ---
+
+#[test]
+fn invalid_vip_is_refused_with_line_and_column() {
+    let message = refuse("vips: [198.18.0.100]", "vips: [198.18.0.x]");
+    assert_eq!(message, "t.yaml:12:12: services[0].vips[0]: invalid IP address \"198.18.0.x\"");
+}
+
+#[test]
+fn typo_in_a_key_names_the_key_and_the_known_keys() {
+    let message = refuse("{ address: 198.19.0.11, port: 8080 }", "{ adress: 198.19.0.11, port: 8080 }");
+    assert_says(&message, "services[0].real_servers[0]", "unknown field `adress`");
+    assert!(message.contains("`address`") && message.contains("`weight`"), "{message}");
+    assert!(message.starts_with("t.yaml:18:11:"), "{message}");
+    let message = refuse("workers:", "worker:");
+    assert!(message.contains("unknown field `worker`") && message.contains("`workers`"), "{message}");
+}
+
+#[test]
+fn bad_values_are_refused_where_they_are() {
+    let message = refuse("198.19.0.1/24", "198.19.0.1/33");
+    assert_says(&message, "interfaces[1].addresses[0]", "/33 is longer than the 32 bits");
+    let message = refuse("198.19.0.1/24", "198.19.0.1");
+    assert_says(&message, "interfaces[1].addresses[0]", "expected ADDRESS/LENGTH");
+    let message = refuse("scheduler: wlc", "scheduler: wlcx");
+    assert_says(&message, "services[0].scheduler", "unknown variant `wlcx`");
+    let message = refuse("timeout: 30m", "timeout: 30x");
+    assert_says(&message, "services[1].persistence.timeout", "invalid duration \"30x\": unknown unit \"x\"");
+    let message = refuse("port: 8080 }", "port: 70000 }");
+    assert_says(&message, "services[0].real_servers[0].port", "70000");
+    let message = refuse("services:", "metrics: { listen: 127.0.0.1 }\nservices:");
+    assert_says(&message, "metrics.listen", "invalid address and port \"127.0.0.1\"");
+    let message = refuse("via: 198.19.0.254", "via: 198.19.0.2x");
+    assert_says(&message, "routes[0].via", "invalid IP address \"198.19.0.2x\"");
+}
+
+#[test]
+fn missing_required_key_is_named() {
+    let message = refuse("    forwarding: nat\n", "");
+    assert!(message.contains("missing field `forwarding`"), "{message}");
+    assert!(message.contains("services[0]"), "{message}");
+}
+
+#[test]
+fn empty_and_broken_files_are_refused() {
+    assert_eq!(parse("", "t.yaml").unwrap_err().to_string(), "t.yaml: file is empty");
+    let message = refuse("workers: { lcores: [1, 2] }", "workers: { lcores: [1, 2 }");
+    assert!(message.starts_with("t.yaml:4:"), "{message}");
+}
+
+// --- interfaces and workers ---
+
+#[test]
+fn no_interfaces() {
+    let at = BASE.find("interfaces:").unwrap();
+    let end = BASE.find("routes:").unwrap();
+    let text = format!("{}interfaces: []\n{}", &BASE[..at], &BASE[end..]);
+    let message = parse(&text, "t.yaml").unwrap_err().to_string();
+    assert!(message.starts_with("t.yaml:5:"), "{message}");
+    assert!(message.contains("interfaces: at least one interface is needed"), "{message}");
+}
+
+#[test]
+fn duplicate_interface_name() {
+    let message = refuse("name: int", "name: ext");
+    assert_says(&message, "interfaces[1].name", "interface name \"ext\" is already used by interfaces[0]");
+}
+
+#[test]
+fn duplicate_interface_port() {
+    let message = refuse("port: net_af_packet1", "port: \"net_af_packet0,iface=t-ext\"");
+    assert_says(
+        &message,
+        "interfaces[1].port",
+        "port \"net_af_packet0\" is already used by interface \"ext\"",
+    );
+}
+
+#[test]
+fn port_without_a_vdev() {
+    let message = refuse("port: net_af_packet1", "port: net_af_packet2");
+    assert_says(&message, "interfaces[1].port", "no --vdev in dpdk.eal creates it");
+    let message = refuse("port: net_af_packet1", "port: \"net_af_packet1,iface=other\"");
+    assert_says(&message, "interfaces[1].port", "does not match dpdk.eal's --vdev");
+    // A PCI address is not checked against --vdev.
+    let text = BASE.replacen("port: net_af_packet1", "port: \"0000:03:00.0\"", 1);
+    assert_eq!(parse(&text, "t.yaml").unwrap().interfaces[1].device(), "0000:03:00.0");
+}
+
+#[test]
+fn interface_address_rules() {
+    let message = refuse("addresses: [198.19.0.1/24]", "addresses: []");
+    assert_says(&message, "interfaces[1].addresses", "at least one address is needed");
+    let message = refuse("addresses: [198.19.0.1/24]", "addresses: [198.18.0.2/16]");
+    assert_says(&message, "interfaces[1].addresses[0]", "address 198.18.0.2 is already on interface \"ext\"");
+}
+
+#[test]
+fn mtu_below_the_rfc_minimum() {
+    let message = refuse("addresses: [198.19.0.1/24] }", "addresses: [198.19.0.1/24], mtu: 60 }");
+    assert_says(&message, "interfaces[1].mtu", "MTU 60 is below the minimum of 68");
+    let message = refuse("\"2001:db8:1::2/64\"] }", "\"2001:db8:1::2/64\"], mtu: 1200 }");
+    assert_says(&message, "interfaces[0].mtu", "MTU 1200 is below the minimum of 1280");
+}
+
+#[test]
+fn worker_lcores_empty() {
+    let message = refuse("lcores: [1, 2]", "lcores: []");
+    assert_says(&message, "workers.lcores", "at least one worker lcore is needed");
+}
+
+#[test]
+fn worker_lcores_duplicated() {
+    let message = refuse("lcores: [1, 2]", "lcores: [1, 1]");
+    assert_says(&message, "workers.lcores[1]", "lcore 1 is listed twice");
+}
+
+#[test]
+fn worker_lcore_outside_the_eal_core_list() {
+    let message = refuse("lcores: [1, 2]", "lcores: [1, 3]");
+    assert_says(&message, "workers.lcores[1]", "lcore 3 is not in the EAL core list (dpdk.eal: -l 0-2)");
+}
+
+// --- routes ---
+
+#[test]
+fn route_next_hop_not_on_a_connected_subnet() {
+    let message = refuse("via: 198.19.0.254", "via: 198.21.0.1");
+    assert_says(
+        &message,
+        "routes[0].via",
+        "next hop 198.21.0.1 is not on a connected subnet of any interface",
+    );
+    let message = refuse("via: 198.19.0.254 }", "via: 198.19.0.254, interface: ext }");
+    assert_says(&message, "routes[0].via", "not on a connected subnet of interface \"ext\"");
+}
+
+#[test]
+fn route_rules() {
+    let message = refuse("prefix: 198.20.0.0/16", "prefix: 198.20.0.5/16");
+    assert_says(&message, "routes[0].prefix", "198.20.0.5/16 has host bits set; did you mean 198.20.0.0/16?");
+    let message = refuse("via: 198.19.0.254 }", "via: 198.19.0.254, interface: eth9 }");
+    assert_says(&message, "routes[0].interface", "no interface is named \"eth9\" (known: ext, int)");
+    let message = refuse("{ prefix: 198.20.0.0/16, via: 198.19.0.254 }", "{ prefix: 198.20.0.0/16 }");
+    assert_says(&message, "routes[0]", "a route needs `via`, `interface`, or both");
+    let message = refuse("via: 198.19.0.254", "via: \"2001:db8:1::1\"");
+    assert_says(&message, "routes[0].via", "not of the same address family");
+    let message = refuse(
+        "  - { prefix: 198.20.0.0/16, via: 198.19.0.254 }\n",
+        "  - { prefix: 198.20.0.0/16, via: 198.19.0.254 }\n  - { prefix: 198.20.0.0/16, interface: int }\n",
+    );
+    assert_says(&message, "routes[1].prefix", "a route to 198.20.0.0/16 is already given by routes[0]");
+}
+
+// --- services ---
+
+#[test]
+fn duplicate_service_name() {
+    let message = refuse("name: sticky", "name: web");
+    assert_says(&message, "services[1].name", "service name \"web\" is already used by services[0]");
+}
+
+#[test]
+fn same_vip_port_protocol_in_two_services() {
+    let text = BASE.replacen("name: sticky", "name: web2", 1).replacen(
+        "vips: [198.18.0.101]",
+        "vips: [198.18.0.100]",
+        1,
+    );
+    let text = text.replacen("protocol: udp", "protocol: tcp", 1).replacen("ports: [53]", "ports: [80]", 1);
+    let message = parse(&text, "t.yaml").unwrap_err().to_string();
+    assert_eq!(
+        message,
+        "t.yaml:20:5: services[1] \"web2\": VIP 198.18.0.100:80/tcp is already used by service \"web\""
+    );
+    // The same VIP and port on the other protocol is a different service, as in LVS.
+    let text = text.replacen(
+        "protocol: tcp\n    ports: [80]\n    scheduler: rr",
+        "protocol: udp\n    ports: [80]\n    scheduler: rr",
+        1,
+    );
+    assert!(parse(&text, "t.yaml").is_ok());
+}
+
+#[test]
+fn port_zero_without_persistence() {
+    let message = refuse("ports: [80]", "ports: [0]");
+    assert_says(&message, "services[0].ports", "ports: [0] (every port) needs persistence");
+    assert!(message.contains("services[0].ports \"web\""), "{message}");
+}
+
+#[test]
+fn port_zero_mixed_with_other_ports() {
+    let message = refuse("ports: [53]", "ports: [53, 0]");
+    assert_says(
+        &message,
+        "services[1].ports[1]",
+        "port 0 means every port and cannot be mixed with other ports",
+    );
+}
+
+#[test]
+fn service_lists_must_not_repeat() {
+    let message = refuse("ports: [80]", "ports: [80, 80]");
+    assert_says(&message, "services[0].ports[1]", "port 80 is listed twice");
+    let message = refuse("vips: [198.18.0.100]", "vips: [198.18.0.100, 198.18.0.100]");
+    assert_says(&message, "services[0].vips[1]", "VIP 198.18.0.100 is listed twice");
+    let message = refuse("vips: [198.18.0.100]", "vips: []");
+    assert_says(&message, "services[0].vips", "at least one VIP is needed");
+}
+
+#[test]
+fn empty_real_servers_is_allowed() {
+    let text =
+        BASE.replacen("    real_servers:\n      - { address: 198.19.0.21 }\n", "    real_servers: []\n", 1);
+    assert!(text != BASE);
+    assert!(parse(&text, "t.yaml").unwrap().services[1].real_servers.is_empty());
+    let text = BASE.replacen("    real_servers:\n      - { address: 198.19.0.21 }\n", "", 1);
+    assert!(parse(&text, "t.yaml").unwrap().services[1].real_servers.is_empty());
+}
+
+#[test]
+fn duplicate_real_server() {
+    let message = refuse(
+        "{ address: 198.19.0.12, port: 8080, weight: 2 }",
+        "{ address: 198.19.0.11, port: 8080, weight: 2 }",
+    );
+    assert_says(
+        &message,
+        "services[0].real_servers[1]",
+        "real server 198.19.0.11:8080 is listed twice in service \"web\"",
+    );
+    // The same address on another port is another real server.
+    let text = BASE.replacen("{ address: 198.19.0.12, port: 8080", "{ address: 198.19.0.11, port: 8081", 1);
+    assert!(parse(&text, "t.yaml").is_ok());
+}
+
+#[test]
+fn weight_above_65535() {
+    let message = refuse("weight: 2 }", "weight: 65536 }");
+    assert_says(&message, "services[0].real_servers[1].weight", "weight 65536 is out of range 0..=65535");
+    assert!(message.starts_with("t.yaml:19:53:"), "{message}");
+    let text = BASE.replacen("weight: 2 }", "weight: 65535 }", 1);
+    assert_eq!(parse(&text, "t.yaml").unwrap().services[0].real_servers[1].weight, 65_535);
+}
+
+#[test]
+fn persistence_netmask_too_long() {
+    let message = refuse("netmask: 24", "netmask: 33");
+    assert_says(&message, "services[1].persistence.netmask", "netmask 33 is longer than the 32 bits");
+    let message = refuse("netmask: 24 }", "netmask: 24, netmask6: 129 }");
+    assert_says(&message, "services[1].persistence.netmask6", "netmask 129 is longer than the 128 bits");
+}
+
+#[test]
+fn persistence_dotted_netmask() {
+    let text = BASE.replacen("netmask: 24", "netmask: 255.255.240.0", 1);
+    assert_eq!(parse(&text, "t.yaml").unwrap().services[1].persistence.unwrap().netmask, 20);
+    let message = refuse("netmask: 24", "netmask: 255.0.255.0");
+    assert_says(&message, "services[1].persistence.netmask", "netmask 255.0.255.0 is not contiguous");
+}
+
+#[test]
+fn one_packet_on_tcp() {
+    let message = refuse("    forwarding: nat\n", "    forwarding: nat\n    one_packet: true\n");
+    assert_says(&message, "services[0].one_packet", "one_packet applies to UDP only");
+    let text = BASE.replacen("    forwarding: dr\n", "    forwarding: dr\n    one_packet: true\n", 1);
+    assert!(parse(&text, "t.yaml").unwrap().services[1].one_packet);
+}
+
+#[test]
+fn unreachable_real_server() {
+    let message = refuse("address: 198.19.0.11,", "address: 198.21.0.11,");
+    assert_says(&message, "services[0].real_servers[0].address", "real server 198.21.0.11 is not reachable");
+    // Through the route to 198.20.0.0/16, NAT reaches it...
+    let text = BASE.replacen("address: 198.19.0.11,", "address: 198.20.0.11,", 1);
+    assert!(parse(&text, "t.yaml").is_ok());
+    // ...but DR only rewrites the MAC, so it needs the server on a connected link.
+    let message = refuse("address: 198.19.0.21", "address: 198.20.0.21");
+    assert_says(&message, "services[1].real_servers[0].address", "198.20.0.21 is not on a connected subnet");
+}
+
+#[test]
+fn real_server_on_vsd_itself() {
+    let message = refuse("address: 198.19.0.11,", "address: 198.19.0.1,");
+    assert_says(
+        &message,
+        "services[0].real_servers[0].address",
+        "is an address of vsd's own interface \"int\"",
+    );
+}
+
+#[test]
+fn vip_family_differs_from_real_server() {
+    let message = refuse("address: 198.19.0.11,", "address: \"2001:db8:1::11\",");
+    assert_says(
+        &message,
+        "services[0].real_servers[0].address",
+        "real server 2001:db8:1::11 and VIP 198.18.0.100 are of different address families",
+    );
+    let text = BASE.replacen("address: 198.19.0.11,", "address: \"2001:db8:1::11\",", 1).replacen(
+        "forwarding: nat",
+        "forwarding: fullnat",
+        1,
+    );
+    assert_eq!(parse(&text, "t.yaml").unwrap().services[0].real_servers[0].address, ip("2001:db8:1::11"));
+}
+
+#[test]
+fn dr_real_server_port_differs_from_the_service_port() {
+    let message = refuse("{ address: 198.19.0.21 }", "{ address: 198.19.0.21, port: 5353 }");
+    assert_says(
+        &message,
+        "services[1].real_servers[0].port",
+        "port 5353 differs from the service port; forwarding: dr cannot rewrite ports",
+    );
+    assert!(message.contains("set it to 53"), "{message}");
+    let text = BASE.replacen("{ address: 198.19.0.21 }", "{ address: 198.19.0.21, port: 53 }", 1);
+    assert_eq!(parse(&text, "t.yaml").unwrap().services[1].real_servers[0].port, 53);
+    let text = BASE.replacen("forwarding: dr", "forwarding: tunnel", 1).replacen(
+        "{ address: 198.19.0.21 }",
+        "{ address: 198.19.0.21, port: 5353 }",
+        1,
+    );
+    assert!(parse(&text, "t.yaml")
+        .unwrap_err()
+        .to_string()
+        .contains("forwarding: tunnel cannot rewrite ports"));
+}
+
+#[test]
+fn zero_timeouts() {
+    let message = refuse("services:", "timeouts: { tcp_fin: 0s }\nservices:");
+    assert_says(&message, "timeouts.tcp_fin", "must be greater than 0");
+    let message = refuse("services:", "timeouts: { udp: 0 }\nservices:");
+    assert_says(&message, "timeouts.udp", "must be greater than 0");
+    let message = refuse("timeout: 30m", "timeout: 0ms");
+    assert_says(&message, "services[1].persistence.timeout", "must be greater than 0");
+    let text = BASE.replacen("services:", "timeouts: { tcp: 1h30m }\nservices:", 1);
+    let config = parse(&text, "t.yaml").unwrap();
+    assert_eq!((config.timeouts.tcp, config.timeouts.udp), (Duration::from_secs(5400), DEFAULT_UDP_TIMEOUT));
+}
+
+#[test]
+fn zero_sizes() {
+    let message =
+        refuse("\"net_af_packet1,iface=t-int\"]\n", "\"net_af_packet1,iface=t-int\"]\n  mbufs: 0\n");
+    assert_says(&message, "dpdk.mbufs", "must be greater than 0");
+    let message = refuse("services:", "conn_table: { capacity: 0 }\nservices:");
+    assert_says(&message, "conn_table.capacity", "must be greater than 0");
+}
+
+#[test]
+fn validate_alone_reports_path_without_file() {
+    let mut config = parse(BASE, "t.yaml").unwrap();
+    config.services[0].real_servers[0].weight = 70_000;
+    let error = config.validate().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "services[0].real_servers[0].weight: weight 70000 is out of range 0..=65535 (as ipvsadm -w)"
+    );
+    assert_eq!((error.origin(), error.location()), (None, None));
+}

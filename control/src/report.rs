@@ -1,0 +1,151 @@
+//! Stats on demand: per service and real server, per port, per worker.
+//!
+//! The layout follows `ipvsadm -L -n --stats` so that an LVS operator reads it at a glance, with
+//! ActiveConn/InActConn beside the totals. Counters are single-writer per core; this sums the
+//! cores with relaxed loads at render time.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::Instant;
+use vsd_dataplane::service::Snapshot;
+use vsd_dataplane::stats::{DestStats, DropReason, WorkerStats};
+use vsd_dataplane::wire::ParseError;
+use vsd_ffi::Port;
+
+pub struct Report {
+    snap: Arc<Snapshot>,
+    ports: Vec<Port>,
+    port_names: Vec<String>,
+    workers: Vec<Arc<WorkerStats>>,
+    dests: Vec<Arc<[DestStats]>>,
+    started: Instant,
+}
+
+/// Per-destination totals over all cores.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DestTotals {
+    pub conns: u64,
+    pub in_packets: u64,
+    pub out_packets: u64,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
+    pub active: u64,
+    pub inactive: u64,
+}
+
+impl Report {
+    pub fn new(snap: Arc<Snapshot>, ports: Vec<Port>, port_names: Vec<String>) -> Report {
+        Report { snap, ports, port_names, workers: Vec::new(), dests: Vec::new(), started: Instant::now() }
+    }
+
+    pub fn add_worker(&mut self, w: Arc<WorkerStats>, d: Arc<[DestStats]>) {
+        self.workers.push(w);
+        self.dests.push(d);
+    }
+
+    pub fn dest_totals(&self, dest: usize) -> DestTotals {
+        let mut t = DestTotals::default();
+        for core in &self.dests {
+            let d = &core[dest];
+            t.conns += d.conns.get();
+            t.in_packets += d.in_packets.get();
+            t.out_packets += d.out_packets.get();
+            t.in_bytes += d.in_bytes.get();
+            t.out_bytes += d.out_bytes.get();
+            t.active = t.active.wrapping_add(d.active.get());
+            t.inactive = t.inactive.wrapping_add(d.inactive.get());
+        }
+        t
+    }
+
+    pub fn render(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(o, "-- vsd stats, uptime {:.1}s", self.started.elapsed().as_secs_f64());
+        let _ = writeln!(
+            o,
+            "Prot LocalAddress:Port Scheduler\n  -> RemoteAddress:Port      Forward Weight ActiveConn InActConn \
+             Conns   InPkts  OutPkts  InBytes OutBytes"
+        );
+        for s in &self.snap.services {
+            for vip in &s.vips {
+                for port in &s.ports {
+                    let _ = writeln!(o, "{:<4} {}:{} {}", s.proto.name(), vip, port, s.sched.name());
+                }
+            }
+            for di in s.dests.start as usize..s.dests.end as usize {
+                let d = &self.snap.dests[di];
+                let t = self.dest_totals(di);
+                let rs = format!("{}:{}", d.addr, d.port);
+                let _ = writeln!(
+                    o,
+                    "  -> {rs:<24} {:<7} {:<6} {:<10} {:<9} {:<7} {:<8} {:<8} {:<8} {}",
+                    s.fwd.name(),
+                    d.weight,
+                    t.active,
+                    t.inactive,
+                    t.conns,
+                    t.in_packets,
+                    t.out_packets,
+                    t.in_bytes,
+                    t.out_bytes
+                );
+            }
+        }
+        for (port, name) in self.ports.iter().zip(&self.port_names) {
+            match port.stats() {
+                Ok(st) => {
+                    let _ = writeln!(
+                        o,
+                        "port {name}: rx {} pkts {} bytes, tx {} pkts {} bytes, drops {} (missed {}, rx errors {}, \
+                         tx errors {}, no mbuf {})",
+                        st.ipackets,
+                        st.ibytes,
+                        st.opackets,
+                        st.obytes,
+                        st.imissed + st.ierrors + st.oerrors + st.rx_nombuf,
+                        st.imissed,
+                        st.ierrors,
+                        st.oerrors,
+                        st.rx_nombuf
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(o, "port {name}: stats unavailable: {e}");
+                }
+            }
+        }
+        for (i, w) in self.workers.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "worker {i}: rx {} pkts, tx {} pkts, conns created {} expired {}, arp replies {} requests {}, \
+                 echo replies {}, drops {}",
+                w.rx_packets.get(),
+                w.tx_packets.get(),
+                w.conns_created.get(),
+                w.conns_expired.get(),
+                w.arp_replies.get(),
+                w.arp_requests.get(),
+                w.icmp_echo_replies.get(),
+                w.total_drops()
+            );
+            let mut reasons = String::new();
+            for r in DropReason::ALL {
+                let n = w.drops[*r as usize].get();
+                if n > 0 {
+                    let _ = write!(reasons, " {}={n}", r.name());
+                }
+            }
+            for e in ParseError::ALL.iter().copied() {
+                let n = w.parse_errors[e as usize].get();
+                if n > 0 {
+                    let _ = write!(reasons, " parse_{}={n}", e.name());
+                }
+            }
+            if !reasons.is_empty() {
+                let _ = writeln!(o, "worker {i} drops:{reasons}");
+            }
+        }
+        o.push_str("-- end of stats");
+        o
+    }
+}

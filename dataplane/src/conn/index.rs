@@ -1,0 +1,323 @@
+//! The hash index of the connection table: bucketed cuckoo hashing with signatures.
+//!
+//! Each key may live in one of two buckets; a bucket is one 64-byte cache line holding eight
+//! 32-bit signatures and eight 32-bit item references. So:
+//! - a lookup touches at most two known cache lines, which a burst can prefetch up front;
+//! - the signature filters the eight ways before any entry is read, so a miss rarely touches an
+//!   entry at all;
+//! - removal just clears a way (no tombstones, no backward shift), so a long-lived table does not
+//!   degrade with churn;
+//! - inserts into two full buckets move residents to their other bucket. The path is found first
+//!   (breadth-first, bounded, in a queue allocated up front) and only then applied, so a failed
+//!   insert leaves the index untouched.
+//!
+//! The bucket count is sized for 80 % load at the largest item count, far below the ~95 % where
+//! 2-choice 8-way cuckoo tables start to fail; any bucket count works (range reduction by
+//! multiply-shift, not masking), so no power-of-two rounding wastes memory.
+
+/// Ways per bucket: 8 × (4-byte signature + 4-byte item) = one cache line.
+pub(crate) const WAYS: usize = 8;
+/// Signature of an empty way; real signatures are never 0.
+const EMPTY: u32 = 0;
+/// Most buckets the displacement search visits before an insert gives up.
+const SEARCH_NODES: usize = 256;
+const ROOT: u16 = u16::MAX;
+
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Bucket {
+    sig: [u32; WAYS],
+    item: [u32; WAYS],
+}
+
+const EMPTY_BUCKET: Bucket = Bucket { sig: [EMPTY; WAYS], item: [0; WAYS] };
+
+/// Where a key may live, derived from its 64-bit hash.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Probe {
+    sig: u32,
+    b1: u32,
+    b2: u32,
+}
+
+impl Probe {
+    /// The probe of a key with `hash` in an index of `n` (≥ 2) buckets.
+    #[inline]
+    pub(crate) fn new(hash: u64, n: u32) -> Probe {
+        let sig = (hash as u32).max(1);
+        let b1 = reduce((hash >> 32) as u32, n);
+        // An offset in [1, n): the second bucket always differs from the first.
+        let b2 = (b1 + 1 + reduce(sig.rotate_left(16), n - 1)) % n;
+        Probe { sig, b1, b2 }
+    }
+}
+
+/// A bucket on the displacement search, reached by moving the item in `way` of its parent.
+#[derive(Clone, Copy)]
+struct Node {
+    bucket: u32,
+    parent: u16,
+    way: u8,
+}
+
+pub(crate) struct Index {
+    buckets: Box<[Bucket]>,
+    search: Box<[Node]>,
+}
+
+#[inline]
+fn reduce(x: u32, n: u32) -> u32 {
+    // Lemire's multiply-shift range reduction: x * n / 2^32, uniform in [0, n).
+    ((u64::from(x) * u64::from(n)) >> 32) as u32
+}
+
+#[inline]
+fn mask_of(sigs: &[u32; WAYS], sig: u32) -> u32 {
+    let mut m = 0u32;
+    for (w, &s) in sigs.iter().enumerate() {
+        m |= u32::from(s == sig) << w;
+    }
+    m
+}
+
+impl Index {
+    /// An index for up to `max_items` items at 80 % load.
+    pub(crate) fn new(max_items: usize) -> Index {
+        let n = (max_items.saturating_mul(5).div_ceil(32)).max(2);
+        assert!(n <= u32::MAX as usize, "connection index too large");
+        Index {
+            buckets: vec![EMPTY_BUCKET; n].into_boxed_slice(),
+            search: vec![Node { bucket: 0, parent: ROOT, way: 0 }; SEARCH_NODES].into_boxed_slice(),
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        core::mem::size_of_val(&*self.buckets) + core::mem::size_of_val(&*self.search)
+    }
+
+    /// Number of buckets, which with a key's hash determines its [`Probe`].
+    #[inline]
+    pub(crate) fn buckets(&self) -> u32 {
+        self.buckets.len() as u32
+    }
+
+    #[inline]
+    pub(crate) fn probe(&self, hash: u64) -> Probe {
+        Probe::new(hash, self.buckets())
+    }
+
+    /// Start loading both candidate buckets of a key.
+    #[inline]
+    pub(crate) fn prefetch(&self, p: &Probe) {
+        prefetch(&self.buckets[p.b1 as usize]);
+        prefetch(&self.buckets[p.b2 as usize]);
+    }
+
+    /// The first item with the key's signature that `is_it` accepts.
+    #[inline]
+    pub(crate) fn find(&self, p: &Probe, mut is_it: impl FnMut(u32) -> bool) -> Option<u32> {
+        for b in [p.b1, p.b2] {
+            let bucket = &self.buckets[b as usize];
+            let mut m = mask_of(&bucket.sig, p.sig);
+            while m != 0 {
+                let w = m.trailing_zeros() as usize;
+                m &= m - 1;
+                if is_it(bucket.item[w]) {
+                    return Some(bucket.item[w]);
+                }
+            }
+        }
+        None
+    }
+
+    /// Remove `item` stored under probe `p`; false if it was not there.
+    pub(crate) fn remove(&mut self, p: &Probe, item: u32) -> bool {
+        for b in [p.b1, p.b2] {
+            let bucket = &mut self.buckets[b as usize];
+            let mut m = mask_of(&bucket.sig, p.sig);
+            while m != 0 {
+                let w = m.trailing_zeros() as usize;
+                m &= m - 1;
+                if bucket.item[w] == item {
+                    bucket.sig[w] = EMPTY;
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Insert `item` under probe `p`. `probe_of` gives the probe of an item already stored (needed
+    /// to find its other bucket when it has to move). False if no room could be made.
+    pub(crate) fn insert(&mut self, p: &Probe, item: u32, probe_of: impl Fn(u32) -> Probe) -> bool {
+        for b in [p.b1, p.b2] {
+            if let Some(w) = self.free_way(b) {
+                self.put(b, w, p.sig, item);
+                return true;
+            }
+        }
+        let Some((node, way, to, to_way)) = self.find_path(p, &probe_of) else {
+            return false;
+        };
+        // Walk the path back to a root bucket, moving each item one step into the hole ahead.
+        let (mut hole_b, mut hole_w) = (to, to_way);
+        let (mut cur, mut way) = (node, way);
+        loop {
+            let from = self.search[cur].bucket;
+            let (sig, it) = self.take(from, way);
+            self.put(hole_b, hole_w, sig, it);
+            (hole_b, hole_w) = (from, way);
+            let n = self.search[cur];
+            if n.parent == ROOT {
+                break;
+            }
+            way = n.way as usize;
+            cur = n.parent as usize;
+        }
+        self.put(hole_b, hole_w, p.sig, item);
+        true
+    }
+
+    /// Breadth-first search from the key's two buckets for a bucket with a free way. Returns the
+    /// search node and way of the last item to move, and the free bucket and way it moves to.
+    fn find_path(
+        &mut self,
+        p: &Probe,
+        probe_of: &impl Fn(u32) -> Probe,
+    ) -> Option<(usize, usize, u32, usize)> {
+        self.search[0] = Node { bucket: p.b1, parent: ROOT, way: 0 };
+        self.search[1] = Node { bucket: p.b2, parent: ROOT, way: 0 };
+        let mut len = 2;
+        let mut head = 0;
+        while head < len {
+            let b = self.search[head].bucket;
+            for w in 0..WAYS {
+                let q = probe_of(self.buckets[b as usize].item[w]);
+                let alt = if q.b1 == b { q.b2 } else { q.b1 };
+                // A bucket already on the search would make the path revisit it.
+                if self.search[..len].iter().any(|n| n.bucket == alt) {
+                    continue;
+                }
+                if let Some(free) = self.free_way(alt) {
+                    return Some((head, w, alt, free));
+                }
+                if len < SEARCH_NODES {
+                    self.search[len] = Node { bucket: alt, parent: head as u16, way: w as u8 };
+                    len += 1;
+                }
+            }
+            head += 1;
+        }
+        None
+    }
+
+    #[inline]
+    fn free_way(&self, b: u32) -> Option<usize> {
+        let m = mask_of(&self.buckets[b as usize].sig, EMPTY);
+        (m != 0).then(|| m.trailing_zeros() as usize)
+    }
+
+    #[inline]
+    fn put(&mut self, b: u32, w: usize, sig: u32, item: u32) {
+        let bucket = &mut self.buckets[b as usize];
+        bucket.sig[w] = sig;
+        bucket.item[w] = item;
+    }
+
+    #[inline]
+    fn take(&mut self, b: u32, w: usize) -> (u32, u32) {
+        let bucket = &mut self.buckets[b as usize];
+        let out = (bucket.sig[w], bucket.item[w]);
+        bucket.sig[w] = EMPTY;
+        out
+    }
+
+    #[cfg(test)]
+    fn count(&self) -> usize {
+        self.buckets.iter().map(|b| b.sig.iter().filter(|&&s| s != EMPTY).count()).sum()
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch<T>(r: &T) {
+    use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    // SAFETY: PREFETCHT0 is a hint: it never faults and has no architectural effect, and `r` is a
+    // valid reference anyway. SSE is part of the x86_64 baseline, so the target feature is present.
+    unsafe { _mm_prefetch::<_MM_HINT_T0>((r as *const T).cast::<i8>()) }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn prefetch<T>(_r: &T) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::hash::splitmix64;
+
+    /// Items are their own keys here: item i hashes to hashes[i].
+    fn hashes(n: usize, seed: u64) -> Vec<u64> {
+        let mut s = seed;
+        (0..n).map(|_| splitmix64(&mut s)).collect()
+    }
+
+    #[test]
+    fn bucket_is_one_cache_line() {
+        assert_eq!(core::mem::size_of::<Bucket>(), 64);
+        assert_eq!(core::mem::align_of::<Bucket>(), 64);
+    }
+
+    #[test]
+    fn two_distinct_buckets_per_key() {
+        let idx = Index::new(100);
+        for h in hashes(10_000, 1) {
+            let p = idx.probe(h);
+            assert_ne!(p.b1, p.b2);
+            assert!((p.b1 as usize) < idx.buckets.len() && (p.b2 as usize) < idx.buckets.len());
+            assert_ne!(p.sig, EMPTY);
+        }
+    }
+
+    #[test]
+    fn fills_to_design_load_with_displacement_then_finds_and_removes_all() {
+        // Sized for 4096 items at 80 % load; fill it to exactly 4096, which needs cuckoo moves.
+        let n = 4096;
+        let hs = hashes(n, 42);
+        let mut idx = Index::new(n);
+        let probes: Vec<Probe> = hs.iter().map(|&h| idx.probe(h)).collect();
+        for (i, p) in probes.iter().enumerate() {
+            assert!(idx.insert(p, i as u32, |it| probes[it as usize]), "insert {i} failed");
+        }
+        assert_eq!(idx.count(), n);
+        for (i, &h) in hs.iter().enumerate() {
+            let p = idx.probe(h);
+            assert_eq!(idx.find(&p, |it| it == i as u32), Some(i as u32), "item {i} lost");
+        }
+        for (i, &h) in hs.iter().enumerate().step_by(2) {
+            let p = idx.probe(h);
+            assert!(idx.remove(&p, i as u32));
+            assert!(!idx.remove(&p, i as u32), "removed twice");
+            assert_eq!(idx.find(&p, |it| it == i as u32), None);
+        }
+        assert_eq!(idx.count(), n / 2);
+    }
+
+    #[test]
+    fn refuses_cleanly_when_no_room() {
+        // Two buckets, sixteen ways: the seventeenth item cannot fit, and the failed insert must
+        // leave every earlier item findable.
+        let mut idx = Index::new(1);
+        assert_eq!(idx.buckets.len(), 2);
+        let hs = hashes(17, 9);
+        let probes: Vec<Probe> = hs.iter().map(|&h| idx.probe(h)).collect();
+        for i in 0..16 {
+            assert!(idx.insert(&probes[i], i as u32, |it| probes[it as usize]));
+        }
+        assert!(!idx.insert(&probes[16], 16, |it| probes[it as usize]));
+        for (i, p) in probes.iter().enumerate().take(16) {
+            assert_eq!(idx.find(p, |it| it == i as u32), Some(i as u32));
+        }
+        assert_eq!(idx.count(), 16);
+    }
+}

@@ -1,0 +1,371 @@
+//! The per-core connection table: entries in one fixed array, a cuckoo index over their keys, and
+//! a timer wheel threaded through them.
+//!
+//! Everything is allocated in [`ConnTable::new`]; afterwards no call allocates, locks or blocks.
+//! The entry array doubles as the free list (through the timer links), a [`ConnId`] is an array
+//! position, and the index stores `position × 2 + direction`, so an index hit names both the entry
+//! and which of its keys matched.
+//!
+//! Memory at capacity: 96 bytes per entry (80 of connection, 12 of timer links, padding) plus
+//! 20 bytes of index (two keys per entry at 80 % bucket load), about 116 bytes per connection, plus
+//! a fixed 64 KiB for the wheel. `memory_per_conn_is_within_budget` pins this.
+//!
+//! Persistence templates live in the same table (flag [`F_TEMPLATE`](super::F_TEMPLATE)): they have
+//! an in key only, are found with [`ConnTable::lookup_template`], and the table keeps their
+//! controlled-connection count as connections naming them come and go. Whether a due template is
+//! removed or re-armed is the expiry callback's decision, as in LVS's `ip_vs_conn_expire`.
+
+use core::fmt;
+use std::hash::BuildHasher;
+
+use super::entry::{Conn, ConnId, Dir};
+use super::hash::FlowHasher;
+use super::index::{Index, Probe};
+use super::wheel::{tick_ceil, Link, Linked, Wheel, NIL};
+use crate::addr::FlowKey;
+use crate::time::Instant;
+
+/// A walk may re-file (without visiting) this many entries per unit of budget before it yields.
+const REFILES_PER_VISIT: usize = 8;
+
+/// Why an insert was refused.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum InsertError {
+    /// The table (or, in pathological hash cases, the index) has no room.
+    Full,
+    /// One of the entry's keys is already in the table.
+    Exists,
+}
+
+impl fmt::Display for InsertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InsertError::Full => "connection table full",
+            InsertError::Exists => "connection already exists",
+        })
+    }
+}
+
+impl std::error::Error for InsertError {}
+
+/// What to do with an entry whose deadline has passed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Expiry {
+    Remove,
+    /// Keep it, with this new deadline (a template that still controls connections).
+    Rearm(Instant),
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    conn: Conn,
+    link: Link,
+}
+
+impl Linked for Entry {
+    #[inline]
+    fn link(&self) -> &Link {
+        &self.link
+    }
+    #[inline]
+    fn link_mut(&mut self) -> &mut Link {
+        &mut self.link
+    }
+}
+
+#[inline]
+fn item(i: usize, dir: Dir) -> u32 {
+    ((i as u32) << 1) | u32::from(dir == Dir::Out)
+}
+
+#[inline]
+fn split(item: u32) -> (usize, Dir) {
+    ((item >> 1) as usize, if item & 1 == 0 { Dir::In } else { Dir::Out })
+}
+
+pub struct ConnTable {
+    entries: Box<[Entry]>,
+    /// Head of the free list, threaded through `link.next` of free entries.
+    free: u32,
+    len: usize,
+    hasher: FlowHasher,
+    index: Index,
+    wheel: Wheel,
+}
+
+impl ConnTable {
+    /// A table for `capacity` entries, with a random hash seed.
+    pub fn new(capacity: usize) -> ConnTable {
+        let seed = std::collections::hash_map::RandomState::new().hash_one(capacity);
+        ConnTable::with_seed(capacity, seed)
+    }
+
+    /// A table with a chosen hash seed (tests, reproducible runs).
+    pub fn with_seed(capacity: usize, seed: u64) -> ConnTable {
+        // Index items are `position × 2 + direction` in a u32, and NIL is reserved.
+        assert!(capacity < (1usize << 31), "connection table capacity {capacity} too large");
+        let mut entries =
+            vec![Entry { conn: Conn::EMPTY, link: Link::UNLINKED }; capacity].into_boxed_slice();
+        for (i, e) in entries.iter_mut().enumerate() {
+            e.link.next = if i + 1 < capacity { (i + 1) as u32 } else { NIL };
+        }
+        ConnTable {
+            entries,
+            free: if capacity > 0 { 0 } else { NIL },
+            len: 0,
+            hasher: FlowHasher::new(seed),
+            index: Index::new(capacity.saturating_mul(2)),
+            wheel: Wheel::new(),
+        }
+    }
+
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.entries.len()
+    }
+
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes held by the table (entries, index, wheel).
+    pub fn memory_bytes(&self) -> usize {
+        core::mem::size_of_val(&*self.entries) + self.index.bytes() + self.wheel.bytes()
+    }
+
+    #[inline]
+    fn probe(&self, key: &FlowKey, template: bool) -> Probe {
+        self.index.probe(self.hasher.hash(key, template))
+    }
+
+    /// Start loading the index buckets of `key`, so a burst can prefetch before it looks up.
+    #[inline]
+    pub fn prefetch(&self, key: &FlowKey) {
+        self.index.prefetch(&self.probe(key, false));
+    }
+
+    /// The connection (not template) one of whose keys is `key`.
+    #[inline]
+    pub fn lookup(&self, key: &FlowKey) -> Option<(ConnId, Dir)> {
+        self.find(key, false)
+    }
+
+    /// The persistence template whose key is `key`.
+    #[inline]
+    pub fn lookup_template(&self, key: &FlowKey) -> Option<ConnId> {
+        self.find(key, true).map(|(id, _)| id)
+    }
+
+    #[inline]
+    fn find(&self, key: &FlowKey, template: bool) -> Option<(ConnId, Dir)> {
+        let p = self.probe(key, template);
+        let entries = &self.entries;
+        let hit = self.index.find(&p, |it| {
+            let (i, dir) = split(it);
+            let c = &entries[i].conn;
+            c.is_template() == template && c.key(dir) == *key
+        })?;
+        let (i, dir) = split(hit);
+        Some((ConnId::from_index(i), dir))
+    }
+
+    /// Add an entry and arm its timer at `conn.expires`. `conn.controlled` is the table's to keep
+    /// and starts at zero; a `conn.controller` gets one more controlled connection.
+    pub fn insert(&mut self, mut conn: Conn) -> Result<ConnId, InsertError> {
+        if self.free == NIL {
+            return Err(InsertError::Full);
+        }
+        let template = conn.is_template();
+        let in_key = conn.in_key();
+        let out_key = conn.out_key();
+        if self.find(&in_key, template).is_some()
+            || out_key.is_some_and(|k| self.find(&k, template).is_some())
+        {
+            return Err(InsertError::Exists);
+        }
+        let i = self.free as usize;
+        conn.controlled = 0;
+        self.entries[i].conn = conn;
+
+        let p_in = self.probe(&in_key, template);
+        if !self.index_insert(&p_in, item(i, Dir::In)) {
+            return Err(InsertError::Full);
+        }
+        if let Some(k) = out_key {
+            let p_out = self.probe(&k, template);
+            if !self.index_insert(&p_out, item(i, Dir::Out)) {
+                self.index.remove(&p_in, item(i, Dir::In));
+                return Err(InsertError::Full);
+            }
+        }
+
+        self.free = self.entries[i].link.next;
+        if let Some(c) = conn.controller {
+            let ctl = &mut self.entries[c.index()];
+            debug_assert!(ctl.link.is_armed(), "controller {c:?} is not a live entry");
+            ctl.conn.controlled += 1;
+        }
+        self.wheel.arm(&mut self.entries, i as u32, conn.expires);
+        self.len += 1;
+        Ok(ConnId::from_index(i))
+    }
+
+    fn index_insert(&mut self, p: &Probe, it: u32) -> bool {
+        let (entries, hasher, n) = (&self.entries, &self.hasher, self.index.buckets());
+        let probe_of = |other: u32| {
+            let (j, dir) = split(other);
+            let c = &entries[j].conn;
+            Probe::new(hasher.hash(&c.key(dir), c.is_template()), n)
+        };
+        self.index.insert(p, it, probe_of)
+    }
+
+    #[inline]
+    pub fn get(&self, id: ConnId) -> &Conn {
+        let e = &self.entries[id.index()];
+        debug_assert!(e.link.is_armed(), "stale {id:?}");
+        &e.conn
+    }
+
+    /// Mutable access for state, counters and flags. Do not change key fields (addresses, ports,
+    /// protocol, forwarding method, template flag) or `expires` here: the index and the timer
+    /// would not follow. Use [`ConnTable::set_expires`] for the deadline.
+    #[inline]
+    pub fn get_mut(&mut self, id: ConnId) -> &mut Conn {
+        let e = &mut self.entries[id.index()];
+        debug_assert!(e.link.is_armed(), "stale {id:?}");
+        &mut e.conn
+    }
+
+    /// Move an entry's deadline. O(1); a later deadline only stores the time (the wheel re-files
+    /// the entry when its old slot comes round), an earlier one relinks it.
+    #[inline]
+    pub fn set_expires(&mut self, id: ConnId, at: Instant) {
+        let i = id.index();
+        debug_assert!(self.entries[i].link.is_armed(), "stale {id:?}");
+        self.entries[i].conn.expires = at;
+        self.wheel.rearm(&mut self.entries, i as u32, at);
+    }
+
+    /// Remove an entry now. Remove the connections a template controls before the template.
+    pub fn remove(&mut self, id: ConnId) -> Conn {
+        let i = id.index();
+        self.wheel.unlink(&mut self.entries, i as u32);
+        self.release(i)
+    }
+
+    /// Drop an entry that is already off the wheel: unindex, uncount, free.
+    fn release(&mut self, i: usize) -> Conn {
+        let conn = self.entries[i].conn;
+        debug_assert!(conn.controlled == 0, "removing a template that still controls connections");
+        let template = conn.is_template();
+        let removed = self.index.remove(&self.probe(&conn.in_key(), template), item(i, Dir::In));
+        debug_assert!(removed, "in key missing from the index");
+        if let Some(k) = conn.out_key() {
+            let removed = self.index.remove(&self.probe(&k, template), item(i, Dir::Out));
+            debug_assert!(removed, "out key missing from the index");
+        }
+        if let Some(c) = conn.controller {
+            let ctl = &mut self.entries[c.index()].conn;
+            ctl.controlled = ctl.controlled.saturating_sub(1);
+        }
+        self.entries[i].link = Link { next: self.free, ..Link::UNLINKED };
+        self.free = i as u32;
+        self.len -= 1;
+        conn
+    }
+
+    /// Visit entries whose deadline has passed at `now` (rounded up to the wheel tick; see
+    /// [`wheel`](super::wheel)), at most `budget` of them, letting `f` remove or re-arm each.
+    /// Entries whose deadline moved later are re-filed on the way without a visit. Returns the
+    /// number visited; call again with the same `now` to continue after the budget ran out.
+    pub fn expire(
+        &mut self,
+        now: Instant,
+        budget: usize,
+        mut f: impl FnMut(ConnId, &mut Conn) -> Expiry,
+    ) -> usize {
+        let Some(walk) = self.wheel.walk(now, self.len == 0) else { return 0 };
+        let refile_budget = budget.saturating_mul(REFILES_PER_VISIT);
+        let (mut visited, mut refiled) = (0, 0);
+        let mut t = walk.first;
+        loop {
+            while let Some(i) = self.wheel.head(t) {
+                if visited >= budget || refiled >= refile_budget {
+                    self.wheel.pause(t);
+                    return visited;
+                }
+                self.wheel.unlink(&mut self.entries, i);
+                let due = tick_ceil(self.entries[i as usize].conn.expires);
+                if due > walk.target {
+                    self.wheel.link_at(&mut self.entries, i, walk.place(t, due));
+                    refiled += 1;
+                    continue;
+                }
+                visited += 1;
+                match f(ConnId::from_index(i as usize), &mut self.entries[i as usize].conn) {
+                    Expiry::Remove => {
+                        self.release(i as usize);
+                    }
+                    Expiry::Rearm(at) => {
+                        self.entries[i as usize].conn.expires = at;
+                        self.wheel.link_at(&mut self.entries, i, walk.place(t, tick_ceil(at)));
+                    }
+                }
+            }
+            if t == walk.target {
+                break;
+            }
+            t += 1;
+        }
+        self.wheel.finish(walk);
+        visited
+    }
+
+    /// Every live entry, in table order.
+    pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.link.is_armed())
+            .map(|(i, e)| (ConnId::from_index(i), &e.conn))
+    }
+
+    /// The earliest time [`ConnTable::expire`] may have work: a lower bound for a virtual clock
+    /// to jump to (it may only re-file entries whose deadline moved). `None` when empty.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if self.len == 0 {
+            None
+        } else {
+            self.wheel.next_deadline()
+        }
+    }
+}
+
+impl fmt::Debug for ConnTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnTable").field("len", &self.len).field("capacity", &self.capacity()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_per_conn_is_within_budget() {
+        // 80 bytes of connection + 12 of timer links, padded to the 8-byte alignment.
+        assert_eq!(core::mem::size_of::<Entry>(), 96);
+        let cap = 100_000;
+        let t = ConnTable::with_seed(cap, 0);
+        let per_conn = t.memory_bytes() as f64 / cap as f64;
+        // 96 (entry) + 20 (two index ways at 80 % load) + the fixed 64 KiB wheel over 100k entries.
+        assert!((116.0..=128.0).contains(&per_conn), "{per_conn} bytes per connection");
+    }
+}

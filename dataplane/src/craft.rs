@@ -1,0 +1,101 @@
+//! Crafting whole frames: for tests, the perf traffic generator and pcap fixtures.
+//!
+//! Not on the packet path. Each function returns a complete, valid Ethernet frame with correct
+//! checksums, built from the wire views' setters, so that what the tests feed in is what a real
+//! host would send.
+
+use crate::addr::Addr;
+use crate::wire::{checksum, ethertype, Ipv4Packet, TcpPacket, UdpPacket};
+
+/// TCP flag bits (RFC 9293 §3.1) for [`tcp_v4`].
+pub mod tcp_flags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+    pub const SYN_ACK: u8 = SYN | ACK;
+}
+
+/// An Ethernet II frame around `payload`.
+pub fn ethernet(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + payload.len());
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// An IPv4 packet (no options, DF set) around `l4`, with its header checksum.
+pub fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, ttl: u8, l4: &[u8]) -> Vec<u8> {
+    let mut ip = vec![0u8; 20];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+    ip[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
+    ip[6] = 0x40;
+    ip[8] = ttl;
+    ip[9] = proto;
+    ip[12..16].copy_from_slice(&src);
+    ip[16..20].copy_from_slice(&dst);
+    ip.extend_from_slice(l4);
+    Ipv4Packet::new_unchecked(&mut ip[..]).fill_checksum();
+    ip
+}
+
+/// A TCP segment over IPv4 (no options), as an IPv4 packet.
+pub fn tcp_v4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[4..8].copy_from_slice(&1000u32.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&64240u16.to_be_bytes());
+    t.extend_from_slice(payload);
+    TcpPacket::new_unchecked(&mut t[..]).fill_checksum(&Addr::from_v4(src), &Addr::from_v4(dst));
+    ipv4(src, dst, 6, 64, &t)
+}
+
+/// A UDP datagram over IPv4, as an IPv4 packet; without `with_checksum` its checksum is 0
+/// ("none", RFC 768).
+pub fn udp_v4(
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+    with_checksum: bool,
+) -> Vec<u8> {
+    let mut u = vec![0u8; 8];
+    u[0..2].copy_from_slice(&sport.to_be_bytes());
+    u[2..4].copy_from_slice(&dport.to_be_bytes());
+    u[4..6].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    u.extend_from_slice(payload);
+    if with_checksum {
+        UdpPacket::new_unchecked(&mut u[..]).fill_checksum(&Addr::from_v4(src), &Addr::from_v4(dst));
+    }
+    ipv4(src, dst, 17, 64, &u)
+}
+
+/// An ICMP echo request over IPv4, as an IPv4 packet.
+pub fn icmp_echo_v4(src: [u8; 4], dst: [u8; 4], ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+    let mut icmp = vec![8, 0, 0, 0];
+    icmp.extend_from_slice(&ident.to_be_bytes());
+    icmp.extend_from_slice(&seq.to_be_bytes());
+    icmp.extend_from_slice(data);
+    let c = checksum::finish(checksum::data(&icmp));
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    ipv4(src, dst, 1, 64, &icmp)
+}
+
+/// An Ethernet/IPv4 ARP frame (RFC 826); `op` 1 is a request, 2 a reply.
+pub fn arp(op: u16, dst_mac: [u8; 6], sha: [u8; 6], spa: [u8; 4], tha: [u8; 6], tpa: [u8; 4]) -> Vec<u8> {
+    let mut a = vec![0, 1, 8, 0, 6, 4];
+    a.extend_from_slice(&op.to_be_bytes());
+    a.extend_from_slice(&sha);
+    a.extend_from_slice(&spa);
+    a.extend_from_slice(&tha);
+    a.extend_from_slice(&tpa);
+    ethernet(dst_mac, sha, ethertype::ARP, &a)
+}

@@ -1,0 +1,282 @@
+//! The neighbour (ARP) cache of one worker, with a small hold queue per unresolved next hop.
+//!
+//! Each worker resolves its own next hops: no shared table, no lock. A packet whose next hop has no
+//! MAC yet is held (at most [`HOLD`] per neighbour, like Linux's unresolved queue) while an ARP
+//! request goes out; requests are retried every [`RETRANS`] and after [`MAX_PROBES`] the held
+//! packets are dropped and counted. A resolved entry older than [`REACHABLE`] keeps forwarding with
+//! the MAC it has and is re-probed in the background, so a live flow never stalls on a refresh.
+//! All memory is reserved at construction.
+
+use crate::addr::Addr;
+use crate::route::IfIndex;
+use crate::time::Instant;
+use core::time::Duration;
+use std::collections::HashMap;
+
+/// Packets held per unresolved neighbour.
+pub const HOLD: usize = 4;
+/// ARP retransmit interval (Linux `retrans_time_ms` default).
+pub const RETRANS: Duration = Duration::from_secs(1);
+/// Requests sent before giving up on a neighbour (Linux `mcast_solicit` default).
+pub const MAX_PROBES: u8 = 3;
+/// How long a learned MAC is trusted before it is re-probed (Linux `base_reachable_time` is 30 s).
+pub const REACHABLE: Duration = Duration::from_secs(30);
+
+struct Entry<B> {
+    iface: IfIndex,
+    mac: Option<[u8; 6]>,
+    confirmed: Instant,
+    next_probe: Instant,
+    probes: u8,
+    held: [Option<B>; HOLD],
+}
+
+/// An ARP request the worker must send: who-has `target` on `iface`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub iface: IfIndex,
+    pub target: Addr,
+}
+
+pub struct NeighCache<B> {
+    entries: HashMap<Addr, Entry<B>>,
+    capacity: usize,
+    requests: Vec<Request>,
+    /// Held packets whose neighbour resolved: (iface, MAC, packet); the worker fills in Ethernet.
+    released: Vec<(IfIndex, [u8; 6], B)>,
+    /// Held packets given up on.
+    expired: Vec<B>,
+}
+
+impl<B> NeighCache<B> {
+    pub fn new(capacity: usize) -> Self {
+        NeighCache {
+            entries: HashMap::with_capacity(capacity),
+            capacity,
+            requests: Vec::with_capacity(capacity),
+            released: Vec::with_capacity(capacity * HOLD),
+            expired: Vec::with_capacity(capacity * HOLD),
+        }
+    }
+
+    /// The MAC of `ip`, if known. Schedules a background re-probe of an old entry.
+    #[inline]
+    pub fn lookup(&mut self, now: Instant, ip: Addr) -> Option<[u8; 6]> {
+        let e = self.entries.get_mut(&ip)?;
+        let mac = e.mac?;
+        if now.saturating_since(e.confirmed) > REACHABLE && now >= e.next_probe && e.probes < MAX_PROBES {
+            e.next_probe = now + RETRANS;
+            e.probes += 1;
+            if self.requests.len() < self.requests.capacity() {
+                self.requests.push(Request { iface: e.iface, target: ip });
+            }
+        }
+        Some(mac)
+    }
+
+    /// Hold `pkt` until `ip` resolves, sending a request if none is outstanding. Gives the packet
+    /// back if the hold queue or the cache is full.
+    pub fn hold(&mut self, now: Instant, iface: IfIndex, ip: Addr, pkt: B) -> Result<(), B> {
+        if !self.entries.contains_key(&ip) {
+            if self.entries.len() >= self.capacity {
+                return Err(pkt);
+            }
+            self.entries.insert(
+                ip,
+                Entry {
+                    iface,
+                    mac: None,
+                    confirmed: now,
+                    next_probe: now,
+                    probes: 0,
+                    held: Default::default(),
+                },
+            );
+        }
+        let e = self.entries.get_mut(&ip).expect("present");
+        let Some(slot) = e.held.iter_mut().find(|s| s.is_none()) else { return Err(pkt) };
+        *slot = Some(pkt);
+        if e.probes == 0 && now >= e.next_probe {
+            e.probes = 1;
+            e.next_probe = now + RETRANS;
+            if self.requests.len() < self.requests.capacity() {
+                self.requests.push(Request { iface, target: ip });
+            }
+        }
+        Ok(())
+    }
+
+    /// Record `ip` is at `mac` (from an ARP reply or request). An unknown `ip` is added only when
+    /// `create` (the packet was for us); otherwise only existing entries are refreshed, as Linux
+    /// does, so that ARP chatter on the segment cannot fill the cache.
+    pub fn learn(&mut self, now: Instant, iface: IfIndex, ip: Addr, mac: [u8; 6], create: bool) {
+        if !self.entries.contains_key(&ip) {
+            if !create || self.entries.len() >= self.capacity {
+                return;
+            }
+            self.entries.insert(
+                ip,
+                Entry {
+                    iface,
+                    mac: None,
+                    confirmed: now,
+                    next_probe: now,
+                    probes: 0,
+                    held: Default::default(),
+                },
+            );
+        }
+        let e = self.entries.get_mut(&ip).expect("present");
+        e.mac = Some(mac);
+        e.iface = iface;
+        e.confirmed = now;
+        e.probes = 0;
+        e.next_probe = now;
+        for slot in e.held.iter_mut() {
+            if let Some(p) = slot.take() {
+                self.released.push((iface, mac, p));
+            }
+        }
+    }
+
+    /// Retransmit requests for unresolved neighbours; give up after [`MAX_PROBES`].
+    pub fn poll(&mut self, now: Instant) {
+        let mut forget = None;
+        for (ip, e) in self.entries.iter_mut() {
+            if e.mac.is_some() || now < e.next_probe || e.probes == 0 {
+                continue;
+            }
+            if e.probes >= MAX_PROBES {
+                for slot in e.held.iter_mut() {
+                    if let Some(p) = slot.take() {
+                        self.expired.push(p);
+                    }
+                }
+                forget = Some(*ip);
+                continue;
+            }
+            e.probes += 1;
+            e.next_probe = now + RETRANS;
+            if self.requests.len() < self.requests.capacity() {
+                self.requests.push(Request { iface: e.iface, target: *ip });
+            }
+        }
+        // One per poll is plenty: polls run every millisecond and failed neighbours are rare.
+        if let Some(ip) = forget {
+            self.entries.remove(&ip);
+        }
+    }
+
+    pub fn take_request(&mut self) -> Option<Request> {
+        self.requests.pop()
+    }
+
+    pub fn has_requests(&self) -> bool {
+        !self.requests.is_empty()
+    }
+
+    pub fn take_released(&mut self) -> Option<(IfIndex, [u8; 6], B)> {
+        self.released.pop()
+    }
+
+    pub fn take_expired(&mut self) -> Option<B> {
+        self.expired.pop()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Resolved neighbours, for listings: (address, MAC, interface).
+    pub fn resolved(&self) -> impl Iterator<Item = (Addr, [u8; 6], IfIndex)> + '_ {
+        self.entries.iter().filter_map(|(a, e)| e.mac.map(|m| (*a, m, e.iface)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IP: Addr = Addr::from_v4([198, 19, 0, 11]);
+    const MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x11];
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    #[test]
+    fn holds_then_releases_on_reply() {
+        let mut c = NeighCache::new(8);
+        assert_eq!(c.lookup(t(0), IP), None);
+        c.hold(t(0), 1, IP, 'a').unwrap();
+        c.hold(t(1), 1, IP, 'b').unwrap();
+        assert_eq!(c.take_request(), Some(Request { iface: 1, target: IP }));
+        assert_eq!(c.take_request(), None, "one request per resolution, not per packet");
+        c.learn(t(5), 1, IP, MAC, false);
+        let mut rel = vec![];
+        while let Some(r) = c.take_released() {
+            rel.push(r);
+        }
+        rel.sort_by_key(|r| r.2);
+        assert_eq!(rel, vec![(1, MAC, 'a'), (1, MAC, 'b')]);
+        assert_eq!(c.lookup(t(6), IP), Some(MAC));
+    }
+
+    #[test]
+    fn hold_queue_is_bounded() {
+        let mut c = NeighCache::new(8);
+        for i in 0..HOLD {
+            c.hold(t(0), 0, IP, i).unwrap();
+        }
+        assert_eq!(c.hold(t(0), 0, IP, 99), Err(99));
+    }
+
+    #[test]
+    fn gives_up_after_max_probes() {
+        let mut c = NeighCache::new(8);
+        c.hold(t(0), 0, IP, 7u32).unwrap();
+        let mut requests = 0;
+        let mut now = 0;
+        while c.take_expired().is_none() {
+            while c.take_request().is_some() {
+                requests += 1;
+            }
+            now += 100;
+            c.poll(t(now));
+            assert!(now < 10_000, "never gave up");
+        }
+        assert_eq!(requests, MAX_PROBES as usize);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn unsolicited_learning_only_refreshes() {
+        let mut c: NeighCache<u8> = NeighCache::new(8);
+        c.learn(t(0), 0, IP, MAC, false);
+        assert_eq!(c.lookup(t(0), IP), None);
+        c.learn(t(0), 0, IP, MAC, true);
+        assert_eq!(c.lookup(t(0), IP), Some(MAC));
+    }
+
+    #[test]
+    fn old_entries_are_reprobed_but_still_used() {
+        let mut c: NeighCache<u8> = NeighCache::new(8);
+        c.learn(t(0), 0, IP, MAC, true);
+        let later = t(REACHABLE.as_millis() as u64 + 1);
+        assert_eq!(c.lookup(later, IP), Some(MAC));
+        assert_eq!(c.take_request(), Some(Request { iface: 0, target: IP }));
+        assert_eq!(c.lookup(later, IP), Some(MAC));
+        assert_eq!(c.take_request(), None, "one probe per retransmit interval");
+    }
+
+    #[test]
+    fn full_cache_refuses() {
+        let mut c = NeighCache::new(1);
+        c.hold(t(0), 0, IP, 1u8).unwrap();
+        assert_eq!(c.hold(t(0), 0, Addr::from_v4([198, 19, 0, 12]), 2), Err(2));
+    }
+}

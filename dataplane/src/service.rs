@@ -1,0 +1,119 @@
+//! The config snapshot a worker runs on: interfaces, routes, virtual services and real servers.
+//!
+//! The control thread builds a snapshot once, validated and immutable, and hands every worker a
+//! shared pointer to it; workers switch snapshots at a burst boundary. Nothing in here changes
+//! while packets flow. Per-core mutable state (scheduler positions, connection counts) lives in the
+//! worker, indexed by the positions defined here.
+
+use crate::addr::{Addr, Proto};
+use crate::conn::{Fwd, Timeouts};
+use crate::route::{IfIndex, Interface, RouteTable};
+use crate::sched::SchedKind;
+use core::ops::Range;
+use core::time::Duration;
+use rustc_hash::FxHashMap;
+
+/// A service's position in [`Snapshot::services`].
+pub type ServiceId = u16;
+/// A real server's position in [`Snapshot::dests`].
+pub type DestId = u32;
+
+/// LVS persistence ("connection affinity") settings of a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Persistence {
+    pub timeout: Duration,
+    /// Client address prefix length for IPv4 clients.
+    pub netmask: u8,
+    /// Client address prefix length for IPv6 clients.
+    pub netmask6: u8,
+}
+
+#[derive(Clone, Debug)]
+pub struct Service {
+    pub name: String,
+    pub proto: Proto,
+    pub vips: Vec<Addr>,
+    /// `[0]` means every port.
+    pub ports: Vec<u16>,
+    pub sched: SchedKind,
+    pub fwd: Fwd,
+    pub persistence: Option<Persistence>,
+    pub one_packet: bool,
+    /// This service's real servers: a contiguous range of [`Snapshot::dests`], so that per-core
+    /// loads of one service are one slice for the scheduler.
+    pub dests: Range<DestId>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Dest {
+    pub service: ServiceId,
+    pub addr: Addr,
+    /// 0: keep the client's destination port.
+    pub port: u16,
+    pub weight: u32,
+}
+
+/// Everything a worker needs to know about the configuration.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub epoch: u64,
+    pub ifaces: Vec<Interface>,
+    pub routes: RouteTable,
+    pub services: Vec<Service>,
+    pub dests: Vec<Dest>,
+    pub timeouts: Timeouts,
+    /// Connection table capacity per worker.
+    pub conn_capacity: usize,
+    /// (proto, vip, port) → service; port 0 is the catch-all of a port-0 service.
+    vip_ports: FxHashMap<(Proto, Addr, u16), ServiceId>,
+    /// Every VIP address, with the interface whose subnet holds it (ARP is answered there; `None`:
+    /// answered on every interface).
+    vip_addrs: FxHashMap<Addr, Option<IfIndex>>,
+}
+
+impl Snapshot {
+    pub fn new(
+        epoch: u64,
+        ifaces: Vec<Interface>,
+        routes: RouteTable,
+        services: Vec<Service>,
+        dests: Vec<Dest>,
+        timeouts: Timeouts,
+        conn_capacity: usize,
+    ) -> Snapshot {
+        let mut vip_ports = FxHashMap::default();
+        let mut vip_addrs = FxHashMap::default();
+        for (i, s) in services.iter().enumerate() {
+            for vip in &s.vips {
+                for port in &s.ports {
+                    vip_ports.insert((s.proto, *vip, *port), i as ServiceId);
+                }
+                let home = routes.lookup(*vip).filter(|nh| nh.neighbour == *vip).map(|nh| nh.iface);
+                vip_addrs.insert(*vip, home);
+            }
+        }
+        Snapshot { epoch, ifaces, routes, services, dests, timeouts, conn_capacity, vip_ports, vip_addrs }
+    }
+
+    /// The service for a packet to `vip:port`: an exact port first, then a port-0 service.
+    #[inline]
+    pub fn service_for(&self, proto: Proto, vip: Addr, port: u16) -> Option<ServiceId> {
+        self.vip_ports.get(&(proto, vip, port)).or_else(|| self.vip_ports.get(&(proto, vip, 0))).copied()
+    }
+
+    #[inline]
+    pub fn is_vip(&self, a: Addr) -> bool {
+        self.vip_addrs.contains_key(&a)
+    }
+
+    /// Whether to answer ARP for VIP `a` on interface `iface`.
+    pub fn answers_arp_for_vip(&self, a: Addr, iface: IfIndex) -> bool {
+        matches!(self.vip_addrs.get(&a), Some(None)) || self.vip_addrs.get(&a) == Some(&Some(iface))
+    }
+
+    /// Interface index owning local address `a`.
+    #[inline]
+    pub fn local_iface(&self, a: Addr) -> Option<IfIndex> {
+        self.ifaces.iter().position(|i| i.has_addr(a)).map(|i| i as IfIndex)
+    }
+}

@@ -1,0 +1,674 @@
+//! The classifier the worker runs on every received frame.
+//!
+//! One pass from Ethernet to the L4 ports, through the checked views, returning a small `Copy`
+//! summary ([`Parsed`], about a cache line) that the rest of the pipeline reads instead of the
+//! bytes; its offsets are `usize` so later stages index the buffer with them directly.
+//!
+//! Everything a later stage indexes is validated here once: after `Ok`, the L3 header, `l3_len`
+//! bytes of L3 packet, and (for TCP/UDP/ICMP) the L4 header are inside the buffer, and an IPv4
+//! header checksum is correct (20 bytes, cheap; L4 checksums are left to the NIC or the caller),
+//! so later stages may build views with `new_unchecked`. A frame that is merely uninteresting (another ethertype, another IP protocol) is
+//! `Ok` with [`L4::Unparsed`]; the worker decides what to drop. Every malformation is a distinct
+//! [`ParseError`], so each drop reason gets its own counter.
+
+use core::fmt;
+
+use super::ethernet::{ethertype, Frame, VlanTci};
+use super::{arp, icmp, ip_proto, ipv4, ipv6, Error, TcpFlags};
+use super::{Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket};
+use crate::addr::{Addr, FlowKey, Proto};
+
+/// IPv6 Fragment extension header (RFC 8200 §4.5).
+const IPV6_FRAGMENT: u8 = 44;
+/// ICMPv6 messages start with type, code and checksum (RFC 4443 §2.1).
+const ICMPV6_HEADER_LEN: usize = 4;
+/// RFC 1858 §4: a TCP fragment at offset 1 (8 bytes) can overwrite the flags of the first one;
+/// such fragments are dropped.
+const TINY_TCP_FRAG_OFFSET: u16 = 8;
+
+/// What the L4 header says, when the classifier looked at it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum L4 {
+    /// Not looked into: another protocol, or a fragment that is not the first.
+    Unparsed,
+    Tcp {
+        sport: u16,
+        dport: u16,
+        flags: TcpFlags,
+    },
+    Udp {
+        sport: u16,
+        dport: u16,
+    },
+    /// ICMPv4, or ICMPv6 over IPv6: see [`Parsed::ip_proto`].
+    Icmp {
+        ty: u8,
+        code: u8,
+    },
+}
+
+/// The summary of one valid frame. Offsets are from the start of the frame.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Parsed {
+    /// The VID of the 802.1Q C-tag (the only tag of a singly tagged frame).
+    pub vlan: Option<u16>,
+    /// The VID of the 802.1ad S-tag of a QinQ frame.
+    pub svlan: Option<u16>,
+    /// The ethertype after the tags.
+    pub ethertype: u16,
+    /// Start of the L3 header: 14, 18 or 22.
+    pub l3_off: usize,
+    /// Start of the L4 header (IPv4: after the options; IPv6: after the fixed header). Equal to
+    /// `l3_off` for non-IP frames.
+    pub l4_off: usize,
+    /// IPv4 total length or 40 + IPv6 payload length: Ethernet padding excluded. For non-IP
+    /// frames, the bytes from `l3_off` to the end of the buffer.
+    pub l3_len: u32,
+    /// IPv4 protocol or IPv6 next header; 0 for non-IP frames.
+    pub ip_proto: u8,
+    /// An IPv4 fragment (MF or a nonzero offset) or an IPv6 packet with a Fragment header.
+    pub is_fragment: bool,
+    /// IP source and destination (IPv4 v4-mapped); unspecified for non-IP frames.
+    pub src: Addr,
+    pub dst: Addr,
+    pub l4: L4,
+}
+
+impl Parsed {
+    #[inline]
+    pub fn is_ipv4(&self) -> bool {
+        self.ethertype == ethertype::IPV4
+    }
+
+    #[inline]
+    pub fn is_ipv6(&self) -> bool {
+        self.ethertype == ethertype::IPV6
+    }
+
+    /// Source and destination ports of a TCP or UDP packet whose header was parsed.
+    #[inline]
+    pub fn ports(&self) -> Option<(u16, u16)> {
+        match self.l4 {
+            L4::Tcp { sport, dport, .. } | L4::Udp { sport, dport } => Some((sport, dport)),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub fn tcp_flags(&self) -> Option<TcpFlags> {
+        match self.l4 {
+            L4::Tcp { flags, .. } => Some(flags),
+            _ => None,
+        }
+    }
+
+    /// The 5-tuple of a TCP or UDP packet whose header was parsed (a first fragment included).
+    #[inline]
+    pub fn flow_key(&self) -> Option<FlowKey> {
+        let (sport, dport, proto) = match self.l4 {
+            L4::Tcp { sport, dport, .. } => (sport, dport, Proto::Tcp),
+            L4::Udp { sport, dport } => (sport, dport, Proto::Udp),
+            _ => return None,
+        };
+        Some(FlowKey { src: self.src, dst: self.dst, sport, dport, proto })
+    }
+}
+
+/// Declares [`ParseError`] with its counter names and the `ALL` list from one table, so the three
+/// cannot drift apart.
+macro_rules! parse_errors {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        /// Why a frame was refused; one variant per counter.
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+        pub enum ParseError {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ParseError {
+            /// Every variant, in declaration order: `ALL[e.index()] == e`.
+            pub const ALL: [ParseError; [$($name),*].len()] = [$(ParseError::$variant),*];
+
+            /// The counter name, in snake_case.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(ParseError::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+parse_errors! {
+    /// Shorter than the 14-byte Ethernet header.
+    EthernetTruncated => "ethernet_truncated",
+    /// A VLAN tag or the ethertype after it is cut short.
+    VlanTruncated => "vlan_truncated",
+    /// More than S-tag + C-tag, tags in the wrong order, or the reserved VID 0xFFF.
+    BadVlan => "bad_vlan",
+    /// ARP shorter than its 28 bytes.
+    ArpTruncated => "arp_truncated",
+    /// Shorter than the 20-byte IPv4 header.
+    Ipv4Truncated => "ipv4_truncated",
+    /// The IP version does not match the ethertype.
+    BadIpVersion => "bad_ip_version",
+    /// IHL below 5 or the header runs past the buffer.
+    BadIhl => "bad_ihl",
+    /// Total length below the header length or past the buffer.
+    BadTotalLength => "bad_total_length",
+    BadIpv4Checksum => "bad_ipv4_checksum",
+    /// A TCP fragment at offset 8 (RFC 1858 §4).
+    TinyFragment => "tiny_fragment",
+    /// Shorter than the 40-byte IPv6 header.
+    Ipv6Truncated => "ipv6_truncated",
+    /// IPv6 payload length past the buffer.
+    BadPayloadLength => "bad_payload_length",
+    /// A v4-mapped IPv6 source or destination (RFC 4291 §2.5.5.2): it would alias an IPv4 [`Addr`].
+    Ipv6MappedAddr => "ipv6_mapped_addr",
+    /// Less than 20 bytes of TCP header.
+    TcpTruncated => "tcp_truncated",
+    /// Data offset below 5 or past the packet.
+    BadTcpDataOffset => "bad_tcp_data_offset",
+    /// Less than 8 bytes of UDP header.
+    UdpTruncated => "udp_truncated",
+    /// UDP length below 8 or past the IP payload.
+    BadUdpLength => "bad_udp_length",
+    /// Less than the ICMP header (8 bytes for ICMPv4, 4 for ICMPv6).
+    IcmpTruncated => "icmp_truncated",
+}
+
+impl ParseError {
+    /// Position in [`ParseError::ALL`], for counter arrays.
+    #[inline]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Validate and summarise one Ethernet frame. Never panics.
+pub fn parse_frame(buf: &[u8]) -> Result<Parsed, ParseError> {
+    let frame = Frame::new_checked(buf).map_err(|_| ParseError::EthernetTruncated)?;
+    let tags = frame.tags().map_err(|e| match e {
+        Error::Truncated => ParseError::VlanTruncated,
+        _ => ParseError::BadVlan,
+    })?;
+    // `tags` guarantees l3_off ≤ 22 and ≤ buf.len().
+    let l3_off = tags.l3_off;
+    let l3 = &buf[l3_off..];
+    let mut p = Parsed {
+        vlan: tags.ctag.map(VlanTci::vid),
+        svlan: tags.stag.map(VlanTci::vid),
+        ethertype: tags.ethertype,
+        l3_off,
+        l4_off: l3_off,
+        l3_len: u32::try_from(l3.len()).unwrap_or(u32::MAX),
+        ip_proto: 0,
+        is_fragment: false,
+        src: Addr::UNSPECIFIED,
+        dst: Addr::UNSPECIFIED,
+        l4: L4::Unparsed,
+    };
+    match tags.ethertype {
+        ethertype::IPV4 => parse_ipv4(l3, &mut p)?,
+        ethertype::IPV6 => parse_ipv6(l3, &mut p)?,
+        ethertype::ARP => {
+            arp::Packet::new_checked(l3).map_err(|_| ParseError::ArpTruncated)?;
+        }
+        _ => {}
+    }
+    Ok(p)
+}
+
+#[inline]
+fn parse_ipv4(l3: &[u8], p: &mut Parsed) -> Result<(), ParseError> {
+    if l3.len() < ipv4::HEADER_LEN {
+        return Err(ParseError::Ipv4Truncated);
+    }
+    let ip = Ipv4Packet::new_unchecked(l3);
+    if ip.version() != 4 {
+        return Err(ParseError::BadIpVersion);
+    }
+    ip.check_len().map_err(|e| match e {
+        Error::BadHeaderLen => ParseError::BadIhl,
+        _ => ParseError::BadTotalLength,
+    })?;
+    if !ip.verify_checksum() {
+        return Err(ParseError::BadIpv4Checksum);
+    }
+    p.l3_len = u32::from(ip.total_len());
+    p.l4_off = p.l3_off + ip.header_len();
+    p.ip_proto = ip.protocol();
+    p.src = ip.src();
+    p.dst = ip.dst();
+    p.is_fragment = ip.is_fragment();
+    if ip.frag_offset() != 0 {
+        if ip.frag_offset() == TINY_TCP_FRAG_OFFSET && ip.protocol() == ip_proto::TCP {
+            return Err(ParseError::TinyFragment);
+        }
+        return Ok(());
+    }
+    parse_l4(ip.payload(), ip_proto::ICMP, p)
+}
+
+#[inline]
+fn parse_ipv6(l3: &[u8], p: &mut Parsed) -> Result<(), ParseError> {
+    if l3.len() < ipv6::HEADER_LEN {
+        return Err(ParseError::Ipv6Truncated);
+    }
+    let ip = Ipv6Packet::new_unchecked(l3);
+    if ip.version() != 6 {
+        return Err(ParseError::BadIpVersion);
+    }
+    ip.check_len().map_err(|_| ParseError::BadPayloadLength)?;
+    let (src, dst) = (ip.src(), ip.dst());
+    if src.is_v4() || dst.is_v4() {
+        return Err(ParseError::Ipv6MappedAddr);
+    }
+    p.l3_len = (ipv6::HEADER_LEN + usize::from(ip.payload_len())) as u32;
+    p.l4_off = p.l3_off + ipv6::HEADER_LEN;
+    p.ip_proto = ip.next_header();
+    p.src = src;
+    p.dst = dst;
+    p.is_fragment = ip.next_header() == IPV6_FRAGMENT;
+    parse_l4(ip.payload(), ip_proto::ICMPV6, p)
+}
+
+/// Read the L4 header of an unfragmented packet or a first fragment. `icmp_proto` is the ICMP
+/// protocol number of this IP version. In a first fragment the UDP length describes the whole datagram, so
+/// it is only checked against the header size.
+#[inline]
+fn parse_l4(payload: &[u8], icmp_proto: u8, p: &mut Parsed) -> Result<(), ParseError> {
+    match p.ip_proto {
+        ip_proto::TCP => {
+            let tcp = TcpPacket::new_checked(payload).map_err(|e| match e {
+                Error::Truncated => ParseError::TcpTruncated,
+                _ => ParseError::BadTcpDataOffset,
+            })?;
+            p.l4 = L4::Tcp { sport: tcp.src_port(), dport: tcp.dst_port(), flags: tcp.flags() };
+        }
+        ip_proto::UDP => {
+            let udp = UdpPacket::new_unchecked(payload);
+            match udp.check_len() {
+                Err(Error::Truncated) => return Err(ParseError::UdpTruncated),
+                Err(_) if !p.is_fragment || usize::from(udp.len()) < super::udp::HEADER_LEN => {
+                    return Err(ParseError::BadUdpLength)
+                }
+                _ => {}
+            }
+            p.l4 = L4::Udp { sport: udp.src_port(), dport: udp.dst_port() };
+        }
+        proto if proto == icmp_proto => {
+            let min = if icmp_proto == ip_proto::ICMP { icmp::HEADER_LEN } else { ICMPV6_HEADER_LEN };
+            if payload.len() < min {
+                return Err(ParseError::IcmpTruncated);
+            }
+            p.l4 = L4::Icmp { ty: payload[0], code: payload[1] };
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::checksum;
+    use crate::wire::testdata::*;
+    use proptest::prelude::*;
+    use std::net::IpAddr;
+
+    fn a(s: &str) -> Addr {
+        Addr::from(s.parse::<IpAddr>().unwrap())
+    }
+
+    fn v4_frame(l4: L4, proto: u8, dst: &str, l3_len: u32, l4_off: usize) -> Parsed {
+        Parsed {
+            vlan: None,
+            svlan: None,
+            ethertype: ethertype::IPV4,
+            l3_off: 14,
+            l4_off,
+            l3_len,
+            ip_proto: proto,
+            is_fragment: false,
+            src: a("198.18.0.1"),
+            dst: a(dst),
+            l4,
+        }
+    }
+
+    /// Golden table: every test frame and the summary it must give.
+    #[test]
+    fn golden_frames() {
+        use crate::wire::TcpFlags as Flags;
+        let syn = Flags::SYN;
+        let udp_query = v4_frame(L4::Udp { sport: 53000, dport: 53 }, 17, "198.18.0.53", 57, 34);
+        let cases: Vec<(&str, &[u8], Parsed)> = vec![
+            (
+                "tcp syn",
+                &TCP_SYN_V4,
+                v4_frame(L4::Tcp { sport: 40000, dport: 80, flags: syn }, 6, "198.18.0.100", 60, 34),
+            ),
+            (
+                "tcp data",
+                &TCP_DATA_V4,
+                v4_frame(
+                    L4::Tcp { sport: 40000, dport: 80, flags: Flags::PSH | Flags::ACK },
+                    6,
+                    "198.18.0.100",
+                    58,
+                    34,
+                ),
+            ),
+            ("udp", &UDP_V4, udp_query),
+            (
+                "udp padded",
+                &UDP_V4_PADDED,
+                v4_frame(L4::Udp { sport: 1234, dport: 5678 }, 17, "198.18.0.2", 30, 34),
+            ),
+            (
+                "udp options",
+                &UDP_V4_OPTIONS,
+                v4_frame(L4::Udp { sport: 7, dport: 7 }, 17, "198.18.0.100", 36, 38),
+            ),
+            ("icmp echo", &ICMP_ECHO_REQ, v4_frame(L4::Icmp { ty: 8, code: 0 }, 1, "198.18.0.100", 44, 34)),
+            ("udp vlan", &UDP_V4_VLAN, Parsed { vlan: Some(100), l3_off: 18, l4_off: 38, ..udp_query }),
+            (
+                "udp qinq",
+                &UDP_V4_QINQ,
+                Parsed { vlan: Some(20), svlan: Some(10), l3_off: 22, l4_off: 42, ..udp_query },
+            ),
+            (
+                "later fragment",
+                &FRAG_LATER,
+                Parsed { is_fragment: true, ..v4_frame(L4::Unparsed, 17, "198.18.0.100", 60, 34) },
+            ),
+            (
+                "first fragment",
+                &FRAG_FIRST,
+                Parsed {
+                    is_fragment: true,
+                    ..v4_frame(L4::Udp { sport: 4000, dport: 4001 }, 17, "198.18.0.100", 60, 34)
+                },
+            ),
+            (
+                "tcp v6",
+                &TCP_SYNACK_V6,
+                Parsed {
+                    vlan: None,
+                    svlan: None,
+                    ethertype: ethertype::IPV6,
+                    l3_off: 14,
+                    l4_off: 54,
+                    l3_len: 68,
+                    ip_proto: 6,
+                    is_fragment: false,
+                    src: a("2001:db8::2"),
+                    dst: a("2001:db8::1"),
+                    l4: L4::Tcp { sport: 443, dport: 51000, flags: Flags::SYN | Flags::ACK },
+                },
+            ),
+            (
+                "arp",
+                &ARP_REQ,
+                Parsed {
+                    vlan: None,
+                    svlan: None,
+                    ethertype: ethertype::ARP,
+                    l3_off: 14,
+                    l4_off: 14,
+                    l3_len: 46,
+                    ip_proto: 0,
+                    is_fragment: false,
+                    src: Addr::UNSPECIFIED,
+                    dst: Addr::UNSPECIFIED,
+                    l4: L4::Unparsed,
+                },
+            ),
+        ];
+        for (name, frame, want) in cases {
+            assert_eq!(parse_frame(frame), Ok(want), "{name}");
+        }
+        let v6 = parse_frame(&UDP_V6).unwrap();
+        assert_eq!((v6.ip_proto, v6.l4, v6.l3_len), (17, L4::Udp { sport: 5353, dport: 5353 }, 61));
+    }
+
+    #[test]
+    fn summary_helpers() {
+        let p = parse_frame(&TCP_SYN_V4).unwrap();
+        assert!(p.is_ipv4() && !p.is_ipv6());
+        assert_eq!(p.ports(), Some((40000, 80)));
+        assert_eq!(p.tcp_flags(), Some(TcpFlags::SYN));
+        let key = p.flow_key().unwrap();
+        assert_eq!(
+            (key.src, key.dst, key.sport, key.dport, key.proto),
+            (p.src, p.dst, 40000, 80, Proto::Tcp)
+        );
+        let u = parse_frame(&UDP_V6).unwrap();
+        assert!(u.is_ipv6());
+        assert_eq!(u.flow_key().map(|k| k.proto), Some(Proto::Udp));
+        assert_eq!(u.tcp_flags(), None);
+        let icmp = parse_frame(&ICMP_FRAG_NEEDED).unwrap();
+        assert_eq!(icmp.l4, L4::Icmp { ty: 3, code: 4 });
+        assert_eq!((icmp.ports(), icmp.flow_key()), (None, None));
+        // A cache line plus the two offsets; keep it from growing.
+        assert!(core::mem::size_of::<Parsed>() <= 72, "{}", core::mem::size_of::<Parsed>());
+    }
+
+    #[test]
+    fn truncated_at_every_offset() {
+        for frame in [&TCP_SYN_V4[..], &TCP_DATA_V4, &UDP_V4, &UDP_V4_QINQ, &TCP_SYNACK_V6, &ICMP_ECHO_REQ] {
+            for len in 0..frame.len() {
+                assert!(parse_frame(&frame[..len]).is_err(), "len {len} of {frame:02x?}");
+            }
+        }
+        // The reason follows the layer the cut falls in.
+        let at = |len: usize| parse_frame(&TCP_SYN_V4[..len]).unwrap_err();
+        assert_eq!(at(13), ParseError::EthernetTruncated);
+        assert_eq!(at(33), ParseError::Ipv4Truncated);
+        assert_eq!(at(34), ParseError::BadTotalLength);
+        assert_eq!(parse_frame(&UDP_V4_VLAN[..17]), Err(ParseError::VlanTruncated));
+        assert_eq!(parse_frame(&UDP_V4_QINQ[..21]), Err(ParseError::VlanTruncated));
+        assert_eq!(parse_frame(&TCP_SYNACK_V6[..53]), Err(ParseError::Ipv6Truncated));
+        assert_eq!(parse_frame(&TCP_SYNACK_V6[..60]), Err(ParseError::BadPayloadLength));
+        assert_eq!(parse_frame(&ARP_REQ[..41]), Err(ParseError::ArpTruncated));
+        assert!(parse_frame(&ARP_REQ[..42]).is_ok());
+    }
+
+    /// Copy `frame`, apply `edit` to its L3 bytes (from offset 14), and optionally fix the IPv4
+    /// header checksum so that the edit is the only fault.
+    fn mutated(frame: &[u8], fix_ip_checksum: bool, edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut l3 = frame[14..].to_vec();
+        edit(&mut l3);
+        if fix_ip_checksum {
+            let hl = (usize::from(l3[0] & 0x0f) * 4).clamp(20, l3.len());
+            l3[10..12].fill(0);
+            let c = checksum::finish(checksum::data(&l3[..hl]));
+            l3[10..12].copy_from_slice(&c.to_be_bytes());
+        }
+        [&frame[..14], &l3[..]].concat()
+    }
+
+    fn set16(b: &mut [u8], at: usize, v: u16) {
+        b[at..at + 2].copy_from_slice(&v.to_be_bytes());
+    }
+
+    #[test]
+    fn malformed_corpus() {
+        use ParseError::*;
+        let cases: Vec<(&str, Vec<u8>, ParseError)> = vec![
+            ("ihl 4", mutated(&TCP_SYN_V4, true, |b| b[0] = 0x44), BadIhl),
+            ("ihl 0", mutated(&TCP_SYN_V4, true, |b| b[0] = 0x40), BadIhl),
+            (
+                "ihl past buffer",
+                mutated(&TCP_SYN_V4, true, |b| {
+                    b.truncate(40);
+                    b[0] = 0x4f;
+                    set16(b, 2, 40);
+                }),
+                BadIhl,
+            ),
+            ("total < header", mutated(&TCP_SYN_V4, true, |b| set16(b, 2, 19)), BadTotalLength),
+            ("total < ihl*4", mutated(&UDP_V4_OPTIONS, true, |b| set16(b, 2, 23)), BadTotalLength),
+            ("total > buffer", mutated(&TCP_SYN_V4, true, |b| set16(b, 2, 61)), BadTotalLength),
+            ("version 6 in ipv4", mutated(&TCP_SYN_V4, true, |b| b[0] = 0x65), BadIpVersion),
+            ("version 4 in ipv6", mutated(&TCP_SYNACK_V6, false, |b| b[0] = 0x4b), BadIpVersion),
+            ("bad checksum", mutated(&TCP_SYN_V4, false, |b| b[8] = 1), BadIpv4Checksum),
+            ("data offset 4", mutated(&TCP_SYN_V4, false, |b| b[32] = 0x40), BadTcpDataOffset),
+            ("data offset 0", mutated(&TCP_SYN_V4, false, |b| b[32] = 0x00), BadTcpDataOffset),
+            ("data offset past packet", mutated(&TCP_SYN_V4, false, |b| b[32] = 0xb0), BadTcpDataOffset),
+            ("tcp header cut by total length", mutated(&TCP_SYN_V4, true, |b| set16(b, 2, 39)), TcpTruncated),
+            ("udp length 7", mutated(&UDP_V4, false, |b| set16(b, 24, 7)), BadUdpLength),
+            ("udp length 0", mutated(&UDP_V4, false, |b| set16(b, 24, 0)), BadUdpLength),
+            ("udp length > ip payload", mutated(&UDP_V4, false, |b| set16(b, 24, 38)), BadUdpLength),
+            // The padded frame has 16 bytes of padding after the datagram, so this one is past
+            // the IP payload but inside the buffer: the IP total length must bound it.
+            ("udp length into padding", mutated(&UDP_V4_PADDED, false, |b| set16(b, 24, 11)), BadUdpLength),
+            ("udp header cut", mutated(&UDP_V4, true, |b| set16(b, 2, 27)), UdpTruncated),
+            ("first fragment udp cut", mutated(&FRAG_FIRST, true, |b| set16(b, 2, 27)), UdpTruncated),
+            ("first fragment udp length 7", mutated(&FRAG_FIRST, false, |b| set16(b, 24, 7)), BadUdpLength),
+            ("icmp cut", mutated(&ICMP_ECHO_REQ, true, |b| set16(b, 2, 27)), IcmpTruncated),
+            ("tiny tcp fragment", mutated(&TCP_DATA_V4, true, |b| set16(b, 6, 1)), TinyFragment),
+            ("v6 payload past buffer", mutated(&TCP_SYNACK_V6, false, |b| set16(b, 4, 29)), BadPayloadLength),
+            (
+                "v6 v4-mapped source",
+                mutated(&TCP_SYNACK_V6, false, |b| b[8..24].copy_from_slice(&a("198.18.0.1").0)),
+                Ipv6MappedAddr,
+            ),
+            ("v6 tcp data offset 3", mutated(&TCP_SYNACK_V6, false, |b| b[52] = 0x30), BadTcpDataOffset),
+            ("v6 udp length 300", mutated(&UDP_V6, false, |b| set16(b, 44, 300)), BadUdpLength),
+            (
+                "v6 icmpv6 cut",
+                mutated(&UDP_V6, false, |b| {
+                    b[6] = 58;
+                    set16(b, 4, 3)
+                }),
+                IcmpTruncated,
+            ),
+        ];
+        for (name, frame, want) in cases {
+            assert_eq!(parse_frame(&frame), Err(want), "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_vlan_stacks() {
+        let mut triple = UDP_V4_QINQ[..20].to_vec();
+        triple.extend_from_slice(&[0x81, 0x00, 0x00, 0x1e]);
+        triple.extend_from_slice(&UDP_V4_QINQ[20..]);
+        assert_eq!(parse_frame(&triple), Err(ParseError::BadVlan));
+        let mut reserved = UDP_V4_VLAN.to_vec();
+        reserved[14..16].copy_from_slice(&0x0fffu16.to_be_bytes());
+        assert_eq!(parse_frame(&reserved), Err(ParseError::BadVlan));
+    }
+
+    #[test]
+    fn uninteresting_is_not_an_error() {
+        // GRE (47) over IPv4, checksum fixed: valid, not looked into.
+        let gre = mutated(&UDP_V4, true, |b| b[9] = 47);
+        let p = parse_frame(&gre).unwrap();
+        assert_eq!((p.ip_proto, p.l4, p.l4_off), (47, L4::Unparsed, 34));
+        // An IPv6 fragment header: flagged, not looked into.
+        let frag6 = mutated(&UDP_V6, false, |b| b[6] = IPV6_FRAGMENT);
+        let p = parse_frame(&frag6).unwrap();
+        assert!(p.is_fragment && p.l4 == L4::Unparsed);
+        // ICMPv6 over IPv4 is just another protocol number.
+        let p = parse_frame(&mutated(&UDP_V4, true, |b| b[9] = 58)).unwrap();
+        assert_eq!(p.l4, L4::Unparsed);
+        // An unknown ethertype (LLDP).
+        let mut lldp = UDP_V4.to_vec();
+        lldp[12..14].copy_from_slice(&0x88ccu16.to_be_bytes());
+        let p = parse_frame(&lldp).unwrap();
+        assert_eq!((p.ethertype, p.l3_len, p.l4), (0x88cc, 57, L4::Unparsed));
+    }
+
+    #[test]
+    fn error_names() {
+        let mut seen = std::collections::HashSet::new();
+        for (i, e) in ParseError::ALL.iter().enumerate() {
+            assert_eq!(e.index(), i);
+            let n = e.name();
+            assert!(n.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'), "{n}");
+            assert!(seen.insert(n), "duplicate {n}");
+            assert_eq!(e.to_string(), n);
+        }
+        assert_eq!(ParseError::ALL.len(), ParseError::IcmpTruncated.index() + 1);
+    }
+
+    /// What every `Ok` promises the later stages.
+    fn check_invariants(buf: &[u8], p: &Parsed) {
+        let (l3, l4) = (p.l3_off, p.l4_off);
+        assert!((14..=22).contains(&l3) && l3 <= l4);
+        assert!(l3 + p.l3_len as usize <= buf.len());
+        if p.is_ipv4() || p.is_ipv6() {
+            assert!(l4 <= l3 + p.l3_len as usize);
+            let l4_len = l3 + p.l3_len as usize - l4;
+            match p.l4 {
+                L4::Tcp { .. } => assert!(l4_len >= 20),
+                L4::Udp { .. } | L4::Icmp { .. } => assert!(l4_len >= 4),
+                L4::Unparsed => {}
+            }
+        }
+    }
+
+    fn valid_frame() -> impl Strategy<Value = Vec<u8>> {
+        prop::sample::select(vec![
+            TCP_SYN_V4.to_vec(),
+            TCP_DATA_V4.to_vec(),
+            UDP_V4.to_vec(),
+            UDP_V4_PADDED.to_vec(),
+            UDP_V4_VLAN.to_vec(),
+            UDP_V4_QINQ.to_vec(),
+            UDP_V4_OPTIONS.to_vec(),
+            TCP_SYNACK_V6.to_vec(),
+            UDP_V6.to_vec(),
+            ICMP_ECHO_REQ.to_vec(),
+            ICMP_FRAG_NEEDED.to_vec(),
+            ARP_REPLY.to_vec(),
+            FRAG_FIRST.to_vec(),
+            FRAG_LATER.to_vec(),
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn random_bytes_never_panic(buf in proptest::collection::vec(any::<u8>(), 0..128)) {
+            if let Ok(p) = parse_frame(&buf) {
+                check_invariants(&buf, &p);
+            }
+        }
+
+        /// Mutations of valid frames reach the deep branches that random bytes rarely do.
+        #[test]
+        fn mutated_frames_never_panic(
+            mut frame in valid_frame(),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+            cut in any::<prop::sample::Index>(),
+            fix in any::<bool>(),
+        ) {
+            for (at, v) in edits {
+                let i = at.index(frame.len());
+                frame[i] = v;
+            }
+            if fix && frame[12..14] == [0x08, 0x00] {
+                // Keep the IPv4 checksum right so edits reach the L4 checks.
+                frame = mutated(&frame, true, |_| {});
+            }
+            let buf = &frame[..cut.index(frame.len() + 1)];
+            if let Ok(p) = parse_frame(buf) {
+                check_invariants(buf, &p);
+            }
+            let full = &frame[..];
+            if let Ok(p) = parse_frame(full) {
+                check_invariants(full, &p);
+            }
+        }
+    }
+}

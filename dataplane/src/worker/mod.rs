@@ -1,0 +1,224 @@
+//! The per-core worker: the whole packet path of one lcore, as a sans-IO state machine.
+//!
+//! The driver pushes each received frame in with [`Worker::process`] and gets back what to do with
+//! the buffer: transmit it on an interface, free it, or nothing (the worker kept it while the next
+//! hop resolves). Between bursts it calls [`Worker::poll_timers`] and drains what the worker wants
+//! sent on its own ([`Worker::poll_tx`], [`Worker::poll_arp_request`]) or freed
+//! ([`Worker::poll_free`]). The worker never reads a clock or touches DPDK.
+//!
+//! The per-packet path is a pipeline in Katran's shape: parse → host functions (ARP, ICMP echo) →
+//! connection lookup → schedule → rewrite → route → neighbour → transmit. Each step returns early
+//! with a [`Verdict`], and every drop has a reason with its own counter.
+//!
+//! Everything a worker writes is its own: its connection table, scheduler positions, per-server
+//! loads, neighbour cache and counters. The config [`Snapshot`] is shared and read-only.
+
+mod forward;
+mod host;
+
+use crate::buf::PacketBuf;
+use crate::conn::ConnTable;
+use crate::neigh::NeighCache;
+use crate::route::IfIndex;
+use crate::sched::{DestLoad, Scheduler};
+use crate::service::Snapshot;
+use crate::stats::{DestStats, DropReason, WorkerStats};
+use crate::time::Instant;
+use crate::wire::{ethertype, parse_frame, EthernetAddress, EthernetFrame, Parsed};
+use std::sync::Arc;
+
+/// What the driver does with a buffer after [`Worker::process`].
+#[derive(Debug)]
+pub enum Action<B> {
+    /// Transmit on this interface.
+    Tx(IfIndex, B),
+    /// Free it (dropped, and counted, or consumed, such as an ARP reply we learned from).
+    Free(B),
+    /// The worker kept it (waiting for ARP).
+    Held,
+}
+
+/// The outcome of one pipeline step on a packet that stays in its buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Tx(IfIndex),
+    /// Rewritten for the wire except for Ethernet: route toward this address and resolve the
+    /// next hop. `on_link` requires the address itself to be a neighbour (DR).
+    Route {
+        to: crate::addr::Addr,
+        on_link: bool,
+    },
+    Drop(DropReason),
+    /// Handled; free without counting a drop.
+    Consumed,
+}
+
+/// Neighbour cache entries per worker.
+const NEIGH_CAPACITY: usize = 1024;
+/// Connections expired per timer poll, so one poll never stalls the burst loop.
+const EXPIRE_BUDGET: usize = 256;
+
+pub struct Worker<B> {
+    id: u16,
+    snap: Arc<Snapshot>,
+    conns: ConnTable,
+    /// One scheduler per service, indexed like `snap.services`.
+    scheds: Vec<Scheduler>,
+    /// This core's view of each real server's load, indexed like `snap.dests`.
+    loads: Vec<DestLoad>,
+    neigh: NeighCache<B>,
+    stats: Arc<WorkerStats>,
+    dest_stats: Arc<[DestStats]>,
+}
+
+impl<B: PacketBuf> Worker<B> {
+    /// A worker for `snap`, with tables sized from it. All memory is allocated here.
+    pub fn new(id: u16, snap: Arc<Snapshot>) -> Worker<B> {
+        let loads: Vec<DestLoad> =
+            snap.dests.iter().map(|d| DestLoad::new(d.addr, d.port, d.weight)).collect();
+        let scheds = snap
+            .services
+            .iter()
+            .map(|s| {
+                let mut sc = Scheduler::new(s.sched);
+                sc.update(&loads[s.dests.start as usize..s.dests.end as usize]);
+                sc
+            })
+            .collect();
+        let dest_stats: Arc<[DestStats]> = snap.dests.iter().map(|_| DestStats::default()).collect();
+        Worker {
+            id,
+            conns: ConnTable::new(snap.conn_capacity),
+            scheds,
+            loads,
+            neigh: NeighCache::new(NEIGH_CAPACITY),
+            stats: Arc::new(WorkerStats::default()),
+            dest_stats,
+            snap,
+        }
+    }
+
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+
+    /// Counters shared with the control thread (read-only there).
+    pub fn stats(&self) -> Arc<WorkerStats> {
+        self.stats.clone()
+    }
+
+    /// Per-real-server counters of this core, indexed like `Snapshot::dests`.
+    pub fn dest_stats(&self) -> Arc<[DestStats]> {
+        self.dest_stats.clone()
+    }
+
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snap
+    }
+
+    pub fn conns(&self) -> &ConnTable {
+        &self.conns
+    }
+
+    /// Run one received frame through the pipeline.
+    pub fn process(&mut self, now: Instant, iface: IfIndex, mut pkt: B) -> Action<B> {
+        self.stats.rx_packets.inc();
+        self.stats.rx_bytes.add(pkt.len() as u64);
+        let p = match parse_frame(pkt.as_ref()) {
+            Ok(p) => p,
+            Err(e) => {
+                self.stats.parse_errors[e as usize].inc();
+                return Action::Free(pkt);
+            }
+        };
+        let verdict = self.dispatch(now, iface, &p, pkt.as_mut());
+        self.finish(now, verdict, pkt)
+    }
+
+    fn finish(&mut self, now: Instant, verdict: Verdict, mut pkt: B) -> Action<B> {
+        match verdict {
+            Verdict::Tx(out) => Action::Tx(out, pkt),
+            Verdict::Consumed => Action::Free(pkt),
+            Verdict::Drop(r) => {
+                self.stats.count_drop(r);
+                Action::Free(pkt)
+            }
+            Verdict::Route { to, on_link } => {
+                let Some(nh) = self.snap.routes.lookup(to).filter(|nh| !on_link || nh.neighbour == to) else {
+                    self.stats.count_drop(DropReason::NoRoute);
+                    return Action::Free(pkt);
+                };
+                match self.neigh.lookup(now, nh.neighbour) {
+                    Some(mac) => {
+                        self.write_ethernet(pkt.as_mut(), nh.iface, mac);
+                        Action::Tx(nh.iface, pkt)
+                    }
+                    None => match self.neigh.hold(now, nh.iface, nh.neighbour, pkt) {
+                        Ok(()) => Action::Held,
+                        Err(pkt) => {
+                            self.stats.count_drop(DropReason::NeighQueueFull);
+                            Action::Free(pkt)
+                        }
+                    },
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, now: Instant, iface: IfIndex, p: &Parsed, buf: &mut [u8]) -> Verdict {
+        let dst = EthernetFrame::new_unchecked(&*buf).dst_addr();
+        let ours = EthernetAddress(self.snap.ifaces[iface as usize].mac);
+        if dst != ours && !dst.is_broadcast() {
+            return Verdict::Drop(DropReason::NotForUs);
+        }
+        if p.vlan.is_some() {
+            return Verdict::Drop(DropReason::Vlan);
+        }
+        match p.ethertype {
+            ethertype::ARP => self.arp(now, iface, p, buf),
+            ethertype::IPV4 if dst.is_broadcast() => Verdict::Drop(DropReason::NotForUs),
+            ethertype::IPV4 => self.ipv4(now, iface, p, buf),
+            ethertype::IPV6 => Verdict::Drop(DropReason::Ipv6),
+            _ => Verdict::Drop(DropReason::Ethertype),
+        }
+    }
+
+    /// Expire connections and retry ARP. Call between bursts, about every millisecond.
+    pub fn poll_timers(&mut self, now: Instant) {
+        let Worker { conns, loads, dest_stats, stats, .. } = self;
+        conns.expire(now, EXPIRE_BUDGET, |_, c| {
+            forward::unaccount(loads, dest_stats, c);
+            stats.conns_expired.inc();
+            crate::conn::Expiry::Remove
+        });
+        self.neigh.poll(now);
+    }
+
+    /// A held packet whose next hop has resolved, ready to transmit.
+    pub fn poll_tx(&mut self) -> Option<(IfIndex, B)> {
+        let (iface, mac, mut pkt) = self.neigh.take_released()?;
+        self.write_ethernet(pkt.as_mut(), iface, mac);
+        Some((iface, pkt))
+    }
+
+    /// A held packet given up on (its next hop never answered), to free.
+    pub fn poll_free(&mut self) -> Option<B> {
+        let pkt = self.neigh.take_expired()?;
+        self.stats.count_drop(DropReason::NeighUnresolved);
+        Some(pkt)
+    }
+
+    /// Whether [`Worker::poll_arp_request`] has something to write.
+    pub fn wants_arp_request(&self) -> bool {
+        self.neigh.has_requests()
+    }
+
+    fn write_ethernet(&self, frame: &mut [u8], iface: IfIndex, dst: [u8; 6]) {
+        let mut f = EthernetFrame::new_unchecked(frame);
+        f.set_dst_addr(EthernetAddress(dst));
+        f.set_src_addr(EthernetAddress(self.snap.ifaces[iface as usize].mac));
+    }
+}
+
+#[cfg(test)]
+mod tests;

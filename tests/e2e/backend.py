@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""A real HTTP backend for the end-to-end tests: answers every GET with its own name.
+
+Usage: backend.py NAME ADDR PORT
+It also reports the client address it saw in an X-Client header, so tests can check that NAT keeps the
+client's source address (LVS NAT is not a proxy).
+"""
+import http.server
+import socketserver
+import sys
+
+NAME, ADDR, PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def do_GET(self):
+        body = (NAME + "\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Client", self.client_address[0])
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+Server((ADDR, PORT), Handler).serve_forever()

@@ -1,0 +1,156 @@
+# Shared harness for vsd's end-to-end tests: real Linux clients and servers in network namespaces,
+# vsd on net_af_packet vdevs bound to veth ends. Sourced by the test scripts and the demo.
+#
+# Topology (every address from 198.18.0.0/15):
+#
+#   client ns (198.18.0.10-29) ─┐                    ┌─ rsN ns (NAT backends, gw = vsd 198.19.0.1)
+#   router ns (198.18.0.1)  ────┤ bext ─ vsd ─ bint ├─ drN ns (DR backends, VIP on lo, gw = router)
+#                               └─ vsd-ext   vsd-int ┴─ router ns (198.19.0.254)
+#
+# bext and bint are bridges in a "switch" namespace. The router joins both segments so that DR
+# backends can answer clients directly, without vsd. Everything this file creates is named with the
+# per-run prefix $E2E_P, recorded, and removed by e2e_cleanup (installed as an EXIT trap), also on
+# failure. Processes are ended only by the pids this harness started.
+
+set -u
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$E2E_DIR/../.." && pwd)
+E2E_P=${E2E_P:-vt$$}
+E2E_TMP=$(mktemp -d "/tmp/vsd-e2e.XXXXXX")
+E2E_NS=()
+E2E_PIDS=()
+VSD_PID=
+VSD_BIN=${VSD_BIN:-$REPO/target/release/vsd}
+PY=${PY:-/usr/bin/python3}
+PASSED=0
+FAILED=0
+
+ns() { echo "${E2E_P}-$1"; }
+inns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
+
+e2e_cleanup() {
+    local pid
+    if [ -n "$VSD_PID" ] && kill -0 "$VSD_PID" 2>/dev/null; then
+        kill -TERM "$VSD_PID" 2>/dev/null
+        for _ in $(seq 50); do kill -0 "$VSD_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$VSD_PID" 2>/dev/null
+    fi
+    for pid in "${E2E_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+    for pid in "${E2E_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+    for n in "${E2E_NS[@]}"; do ip netns del "$n" 2>/dev/null; done
+    rm -rf "$E2E_TMP"
+}
+
+mkns() {
+    local n; n=$(ns "$1")
+    ip netns add "$n"
+    E2E_NS+=("$n")
+    ip -n "$n" link set lo up
+    inns "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+}
+
+# plug NS IFNAME BRIDGE: a veth from namespace NS (named IFNAME there) into BRIDGE in the switch.
+# TX checksum offload is turned off on the namespace side, or the kernel hands af_packet packets
+# whose checksums are not filled in.
+plug() {
+    local n=$1 ifname=$2 br=$3 port="p$((${#E2E_PLUGS} + 1))"
+    E2E_PLUGS+="x"
+    ip -n "$(ns sw)" link add "$port" type veth peer name "$ifname" netns "$(ns "$n")"
+    ip -n "$(ns sw)" link set "$port" master "$br" up
+    inns "$n" ethtool -K "$ifname" tx off >/dev/null 2>&1
+    ip -n "$(ns "$n")" link set "$ifname" up
+}
+E2E_PLUGS=""
+
+# e2e_setup [NCLIENTS]: switch, vsd, client and router namespaces.
+e2e_setup() {
+    local nclients=${1:-20} i
+    trap e2e_cleanup EXIT
+    trap 'exit 130' INT TERM
+    mkns sw
+    for br in bext bint; do
+        ip -n "$(ns sw)" link add "$br" type bridge
+        ip -n "$(ns sw)" link set "$br" type bridge stp_state 0 forward_delay 0
+        ip -n "$(ns sw)" link set "$br" up
+    done
+    mkns lb
+    plug lb vsd-ext bext
+    plug lb vsd-int bint
+    mkns cl
+    plug cl eth0 bext
+    for i in $(seq 0 $((nclients - 1))); do
+        ip -n "$(ns cl)" addr add "198.18.0.$((10 + i))/24" dev eth0
+    done
+    mkns rt
+    plug rt eth0 bext
+    plug rt eth1 bint
+    ip -n "$(ns rt)" addr add 198.18.0.1/24 dev eth0
+    ip -n "$(ns rt)" addr add 198.19.0.254/24 dev eth1
+    inns rt sysctl -qw net.ipv4.ip_forward=1
+}
+
+# add_backend NAME ADDR PORT nat|dr [VIP...]: a real HTTP server in its own namespace that answers
+# with NAME. NAT backends route through vsd; DR backends hold the VIPs on loopback, do not answer
+# ARP for them (arp_ignore/arp_announce, as for LVS-DR), and answer clients via the router.
+add_backend() {
+    local name=$1 addr=$2 port=$3 mode=$4; shift 4
+    mkns "$name"
+    plug "$name" eth0 bint
+    ip -n "$(ns "$name")" addr add "$addr/24" dev eth0
+    if [ "$mode" = nat ]; then
+        ip -n "$(ns "$name")" route add default via 198.19.0.1
+    else
+        inns "$name" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+            net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2
+        for vip in "$@"; do ip -n "$(ns "$name")" addr add "$vip/32" dev lo; done
+        ip -n "$(ns "$name")" route add default via 198.19.0.254
+    fi
+    inns "$name" "$PY" "$E2E_DIR/backend.py" "$name" 0.0.0.0 "$port" &
+    E2E_PIDS+=($!)
+}
+
+# start_vsd CONFIG: run vsd in its namespace and wait until it answers ICMP echo on its ext address.
+start_vsd() {
+    local cfg=$1
+    VSD_LOG=$E2E_TMP/vsd.log
+    inns lb "$VSD_BIN" --config "$cfg" >"$VSD_LOG" 2>&1 &
+    VSD_PID=$!
+    for _ in $(seq 100); do
+        if ! kill -0 "$VSD_PID" 2>/dev/null; then
+            echo "vsd exited during start:"; cat "$VSD_LOG"; return 1
+        fi
+        if inns cl ping -c1 -W1 -I 198.18.0.10 198.18.0.2 >/dev/null 2>&1; then return 0; fi
+        sleep 0.2
+    done
+    echo "vsd did not answer ping on 198.18.0.2:"; cat "$VSD_LOG"; return 1
+}
+
+# vsd_stats: ask the running vsd to print its stats (SIGUSR1) and show the new part of its log.
+vsd_stats() {
+    local before; before=$(wc -c <"$VSD_LOG")
+    kill -USR1 "$VSD_PID"
+    for _ in $(seq 50); do
+        sleep 0.1
+        tail -c +"$((before + 1))" "$VSD_LOG" | grep -q '^-- end of stats' && break
+    done
+    tail -c +"$((before + 1))" "$VSD_LOG"
+}
+
+# http_get SRC URL: one real curl request from client address SRC; prints the body.
+http_get() {
+    inns cl curl -s --max-time 5 --interface "$1" "$2"
+}
+
+check() {
+    local what=$1; shift
+    if "$@"; then
+        PASSED=$((PASSED + 1)); echo "ok - $what"
+    else
+        FAILED=$((FAILED + 1)); echo "FAIL - $what"
+    fi
+}
+
+e2e_summary() {
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+}
