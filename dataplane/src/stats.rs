@@ -160,7 +160,9 @@ mod tests {
     #[test]
     fn reason_names_are_unique_snake_case() {
         let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
-        assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+        assert!(names
+            .iter()
+            .all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')));
         names.sort();
         names.dedup();
         assert_eq!(names.len(), DropReason::COUNT);
