@@ -105,7 +105,8 @@ add_backend() {
         for vip in "$@"; do ip -n "$(ns "$name")" addr add "$vip/32" dev lo; done
         ip -n "$(ns "$name")" route add default via 198.19.0.254
     fi
-    inns "$name" "$PY" "$E2E_DIR/backend.py" "$name" 0.0.0.0 "$port" &
+    # Not through inns: a backgrounded shell function is a subshell, and $! would be its pid.
+    ip netns exec "$(ns "$name")" "$PY" "$E2E_DIR/backend.py" "$name" 0.0.0.0 "$port" &
     E2E_PIDS+=($!)
 }
 
@@ -113,7 +114,8 @@ add_backend() {
 start_vsd() {
     local cfg=$1
     VSD_LOG=$E2E_TMP/vsd.log
-    inns lb "$VSD_BIN" --config "$cfg" >"$VSD_LOG" 2>&1 &
+    # `ip netns exec` execs vsd in place, so $! is vsd's own pid (signals reach vsd itself).
+    ip netns exec "$(ns lb)" "$VSD_BIN" --config "$cfg" >"$VSD_LOG" 2>&1 &
     VSD_PID=$!
     for _ in $(seq 100); do
         if ! kill -0 "$VSD_PID" 2>/dev/null; then
