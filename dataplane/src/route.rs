@@ -109,7 +109,7 @@ impl RouteTable {
 
     fn sorted(mut routes: Vec<Route>) -> RouteTable {
         // Stable sort: among equal lengths, connected routes (pushed first) win.
-        routes.sort_by(|a, b| b.len.cmp(&a.len));
+        routes.sort_by_key(|r| core::cmp::Reverse(r.len));
         RouteTable { routes }
     }
 

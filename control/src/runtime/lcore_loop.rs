@@ -21,7 +21,8 @@ pub struct LcoreJob {
     pub worker: Worker<Pkt>,
     pub ports: Vec<Port>,
     pub queue: u16,
-    pub pool: Arc<Mempool>,
+    /// A cheap handle (reference-counted inside).
+    pub pool: Mempool,
     pub stop: Arc<AtomicBool>,
     /// TSC ticks per millisecond, for the sans-IO clock.
     pub tsc_per_ms: u64,

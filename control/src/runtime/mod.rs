@@ -50,7 +50,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, dump: Arc<AtomicBool>) -> Result
         })
         .collect::<Result<Vec<_>, _>>()?;
     let nq = lcores.len() as u16;
-    let pool = Arc::new(Mempool::pktmbuf("vsd_mbufs", cfg.dpdk.mbufs, MEMPOOL_CACHE, MBUF_DATA_ROOM, None)?);
+    let pool = Mempool::pktmbuf("vsd_mbufs", cfg.dpdk.mbufs, MEMPOOL_CACHE, MBUF_DATA_ROOM, None)?;
 
     let mut ports = Vec::new();
     let mut macs = Vec::new();
@@ -61,7 +61,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, dump: Arc<AtomicBool>) -> Result
             tx_queues: nq,
             rx_desc: cfg.dpdk.rx_desc,
             tx_desc: cfg.dpdk.tx_desc,
-            rss: (nq > 1).then(|| RssConf { hf: vsd_ffi::ethdev::rss::IP, key: None }),
+            rss: (nq > 1).then_some(RssConf { hf: vsd_ffi::ethdev::rss::IP, key: None }),
             mtu: ifc.mtu,
             ..PortConf::default()
         };
