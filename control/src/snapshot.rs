@@ -24,6 +24,7 @@ pub fn build(cfg: &Config, macs: &[[u8; 6]], epoch: u64) -> Result<Arc<Snapshot>
             mac: *mac,
             addrs: i.addresses.iter().map(|p| (Addr::from(p.addr()), p.len())).collect(),
             mtu: i.mtu.unwrap_or(1500),
+            static_neighbours: i.neighbours.iter().map(|n| (Addr::from(n.address), n.mac)).collect(),
         })
         .collect();
     let mut static_routes = Vec::new();

@@ -28,7 +28,23 @@ struct Entry<B> {
     confirmed: Instant,
     next_probe: Instant,
     probes: u8,
+    /// A configured entry: never re-probed, never replaced by what ARP says.
+    permanent: bool,
     held: [Option<B>; HOLD],
+}
+
+impl<B> Entry<B> {
+    fn unresolved(iface: IfIndex, now: Instant) -> Entry<B> {
+        Entry {
+            iface,
+            mac: None,
+            confirmed: now,
+            next_probe: now,
+            probes: 0,
+            permanent: false,
+            held: Default::default(),
+        }
+    }
 }
 
 /// An ARP request the worker must send: who-has `target` on `iface`.
@@ -64,7 +80,11 @@ impl<B> NeighCache<B> {
     pub fn lookup(&mut self, now: Instant, ip: Addr) -> Option<[u8; 6]> {
         let e = self.entries.get_mut(&ip)?;
         let mac = e.mac?;
-        if now.saturating_since(e.confirmed) > REACHABLE && now >= e.next_probe && e.probes < MAX_PROBES {
+        if !e.permanent
+            && now.saturating_since(e.confirmed) > REACHABLE
+            && now >= e.next_probe
+            && e.probes < MAX_PROBES
+        {
             e.next_probe = now + RETRANS;
             e.probes += 1;
             if self.requests.len() < self.requests.capacity() {
@@ -81,17 +101,7 @@ impl<B> NeighCache<B> {
             if self.entries.len() >= self.capacity {
                 return Err(pkt);
             }
-            self.entries.insert(
-                ip,
-                Entry {
-                    iface,
-                    mac: None,
-                    confirmed: now,
-                    next_probe: now,
-                    probes: 0,
-                    held: Default::default(),
-                },
-            );
+            self.entries.insert(ip, Entry::unresolved(iface, now));
         }
         let e = self.entries.get_mut(&ip).expect("present");
         let Some(slot) = e.held.iter_mut().find(|s| s.is_none()) else { return Err(pkt) };
@@ -114,19 +124,12 @@ impl<B> NeighCache<B> {
             if !create || self.entries.len() >= self.capacity {
                 return;
             }
-            self.entries.insert(
-                ip,
-                Entry {
-                    iface,
-                    mac: None,
-                    confirmed: now,
-                    next_probe: now,
-                    probes: 0,
-                    held: Default::default(),
-                },
-            );
+            self.entries.insert(ip, Entry::unresolved(iface, now));
         }
         let e = self.entries.get_mut(&ip).expect("present");
+        if e.permanent {
+            return;
+        }
         e.mac = Some(mac);
         e.iface = iface;
         e.confirmed = now;
@@ -137,6 +140,22 @@ impl<B> NeighCache<B> {
                 self.released.push((iface, mac, p));
             }
         }
+    }
+
+    /// A permanent entry (configured static neighbour). Counts toward the capacity.
+    pub fn add_static(&mut self, iface: IfIndex, ip: Addr, mac: [u8; 6]) {
+        self.entries.insert(
+            ip,
+            Entry {
+                iface,
+                mac: Some(mac),
+                confirmed: Instant::ZERO,
+                next_probe: Instant::ZERO,
+                probes: 0,
+                permanent: true,
+                held: Default::default(),
+            },
+        );
     }
 
     /// Retransmit requests for unresolved neighbours; give up after [`MAX_PROBES`].
@@ -271,6 +290,17 @@ mod tests {
         assert_eq!(c.take_request(), Some(Request { iface: 0, target: IP }));
         assert_eq!(c.lookup(later, IP), Some(MAC));
         assert_eq!(c.take_request(), None, "one probe per retransmit interval");
+    }
+
+    #[test]
+    fn static_entries_are_never_probed_or_replaced() {
+        let mut c: NeighCache<u8> = NeighCache::new(8);
+        c.add_static(0, IP, MAC);
+        let much_later = t(10 * REACHABLE.as_millis() as u64);
+        assert_eq!(c.lookup(much_later, IP), Some(MAC));
+        assert_eq!(c.take_request(), None);
+        c.learn(much_later, 0, IP, [2, 0, 0, 0, 0, 0x99], true);
+        assert_eq!(c.lookup(much_later, IP), Some(MAC));
     }
 
     #[test]

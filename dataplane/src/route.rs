@@ -18,6 +18,8 @@ pub struct Interface {
     /// Local addresses with their prefix lengths.
     pub addrs: Vec<(Addr, u8)>,
     pub mtu: u16,
+    /// Permanent neighbour entries on this interface: (address, MAC).
+    pub static_neighbours: Vec<(Addr, [u8; 6])>,
 }
 
 impl Interface {
@@ -150,12 +152,14 @@ mod tests {
                 mac: [2, 0, 0, 0, 0, 1],
                 addrs: vec![(a("198.18.0.2"), 24)],
                 mtu: 1500,
+                static_neighbours: vec![],
             },
             Interface {
                 name: "int".into(),
                 mac: [2, 0, 0, 0, 0, 2],
                 addrs: vec![(a("198.19.0.1"), 24)],
                 mtu: 1500,
+                static_neighbours: vec![],
             },
         ]
     }

@@ -171,3 +171,42 @@ mod tests {
         assert_eq!(check_netmask_len(128, 128), Ok(128));
     }
 }
+
+/// Parses a MAC address written `02:00:5e:00:00:11` (also with `-`); the error quotes the text.
+pub fn parse_mac(text: &str) -> Result<[u8; 6], String> {
+    let bad = || format!("invalid MAC address \"{text}\" (expected six hex bytes, e.g. 02:00:5e:00:00:11)");
+    let parts: Vec<&str> = text.trim().split([':', '-']).collect();
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    let mut mac = [0u8; 6];
+    for (b, p) in mac.iter_mut().zip(parts) {
+        if p.is_empty() || p.len() > 2 {
+            return Err(bad());
+        }
+        *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    Ok(mac)
+}
+
+pub fn mac<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u8; 6], D::Error> {
+    from_text(deserializer, "a MAC address such as 02:00:5e:00:00:11", parse_mac)
+}
+
+pub fn mac_to_text<S: serde::Serializer>(mac: &[u8; 6], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"))
+}
+
+#[cfg(test)]
+mod mac_tests {
+    use super::parse_mac;
+
+    #[test]
+    fn parses_and_refuses_macs() {
+        assert_eq!(parse_mac("02:00:5e:00:00:11"), Ok([2, 0, 0x5e, 0, 0, 0x11]));
+        assert_eq!(parse_mac("02-00-5E-00-00-1f"), Ok([2, 0, 0x5e, 0, 0, 0x1f]));
+        for bad in ["02:00:5e:00:00", "02:00:5e:00:00:11:22", "02:00:5e:00:00:1g", "020:0:5e:00:00:11", ""] {
+            assert!(parse_mac(bad).unwrap_err().contains("invalid MAC address"), "{bad}");
+        }
+    }
+}

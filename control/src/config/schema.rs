@@ -106,6 +106,19 @@ pub struct Interface {
     pub addresses: Vec<Prefix>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u16>,
+    /// Static neighbours (`ip neigh add ... nud permanent`): never resolved by ARP, never replaced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub neighbours: Vec<Neighbour>,
+}
+
+/// A static neighbour entry: this address is at this MAC, on a connected subnet of the interface.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Neighbour {
+    #[serde(deserialize_with = "addr::ip")]
+    pub address: IpAddr,
+    #[serde(deserialize_with = "addr::mac", serialize_with = "addr::mac_to_text")]
+    pub mac: [u8; 6],
 }
 
 impl Interface {

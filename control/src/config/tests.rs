@@ -592,3 +592,25 @@ fn validate_alone_reports_path_without_file() {
     );
     assert_eq!((error.origin(), error.location()), (None, None));
 }
+
+#[test]
+fn static_neighbours_parse_and_must_be_on_the_interface() {
+    let with = BASE.replacen(
+        "addresses: [198.19.0.1/24] }",
+        "addresses: [198.19.0.1/24], neighbours: [{ address: 198.19.0.11, mac: \"02:00:5e:00:00:11\" }] }",
+        1,
+    );
+    let config = parse(&with, "t.yaml").unwrap();
+    assert_eq!(config.interfaces[1].neighbours[0].address, ip("198.19.0.11"));
+    assert_eq!(config.interfaces[1].neighbours[0].mac, [2, 0, 0x5e, 0, 0, 0x11]);
+    let m = refuse(
+        "addresses: [198.19.0.1/24] }",
+        "addresses: [198.19.0.1/24], neighbours: [{ address: 198.18.0.11, mac: \"02:00:5e:00:00:11\" }] }",
+    );
+    assert_says(&m, "interfaces[1].neighbours[0].address", "not on a subnet");
+    let m = refuse(
+        "addresses: [198.19.0.1/24] }",
+        "addresses: [198.19.0.1/24], neighbours: [{ address: 198.19.0.11, mac: \"02:00:5e:00:11\" }] }",
+    );
+    assert!(m.contains("interfaces[1].neighbours[0].mac") && m.contains("invalid MAC address"), "{m}");
+}

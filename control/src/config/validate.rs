@@ -115,6 +115,13 @@ impl Config {
                 }
             }
             check_mtu(&path, iface)?;
+            for (j, n) in iface.neighbours.iter().enumerate() {
+                if !iface.addresses.iter().any(|a| a.contains(n.address)) {
+                    let reason =
+                        format!("neighbour {} is not on a subnet of interface \"{}\"", n.address, iface.name);
+                    return Err(ConfigError::invalid(format!("{path}.neighbours[{j}].address"), reason));
+                }
+            }
         }
         Ok(())
     }

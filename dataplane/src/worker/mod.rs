@@ -86,12 +86,18 @@ impl<B: PacketBuf> Worker<B> {
             })
             .collect();
         let dest_stats: Arc<[DestStats]> = snap.dests.iter().map(|_| DestStats::default()).collect();
+        let mut neigh = NeighCache::new(NEIGH_CAPACITY);
+        for (i, ifc) in snap.ifaces.iter().enumerate() {
+            for (ip, mac) in &ifc.static_neighbours {
+                neigh.add_static(i as IfIndex, *ip, *mac);
+            }
+        }
         Worker {
             id,
             conns: ConnTable::new(snap.conn_capacity),
             scheds,
             loads,
-            neigh: NeighCache::new(NEIGH_CAPACITY),
+            neigh,
             stats: Arc::new(WorkerStats::default()),
             dest_stats,
             snap,

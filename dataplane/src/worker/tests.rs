@@ -42,8 +42,20 @@ fn a4(o: [u8; 4]) -> Addr {
 
 fn snapshot() -> Arc<Snapshot> {
     let ifaces = vec![
-        Interface { name: "ext".into(), mac: EXT_MAC, addrs: vec![(a4(EXT_IP), 24)], mtu: 1500 },
-        Interface { name: "int".into(), mac: INT_MAC, addrs: vec![(a4(INT_IP), 24)], mtu: 1500 },
+        Interface {
+            name: "ext".into(),
+            mac: EXT_MAC,
+            addrs: vec![(a4(EXT_IP), 24)],
+            mtu: 1500,
+            static_neighbours: vec![],
+        },
+        Interface {
+            name: "int".into(),
+            mac: INT_MAC,
+            addrs: vec![(a4(INT_IP), 24)],
+            mtu: 1500,
+            static_neighbours: vec![],
+        },
     ];
     let routes =
         RouteTable::build(&ifaces, &[(a4([0, 0, 0, 0]), 0, Some(a4([198, 18, 0, 1])), None)]).unwrap();
