@@ -31,6 +31,7 @@ pub struct DestTotals {
     pub out_bytes: u64,
     pub active: u64,
     pub inactive: u64,
+    pub persistent: u64,
 }
 
 impl Report {
@@ -54,6 +55,7 @@ impl Report {
             t.out_bytes += d.out_bytes.get();
             t.active = t.active.wrapping_add(d.active.get());
             t.inactive = t.inactive.wrapping_add(d.inactive.get());
+            t.persistent = t.persistent.wrapping_add(d.persistent.get());
         }
         t
     }
@@ -63,13 +65,20 @@ impl Report {
         let _ = writeln!(o, "-- vsd stats, uptime {:.1}s", self.started.elapsed().as_secs_f64());
         let _ = writeln!(
             o,
-            "Prot LocalAddress:Port Scheduler\n  -> RemoteAddress:Port      Forward Weight ActiveConn InActConn \
-             Conns   InPkts  OutPkts  InBytes OutBytes"
+            "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port      Forward Weight PersistConn \
+             ActiveConn InActConn Conns   InPkts  OutPkts  InBytes OutBytes"
         );
         for s in &self.snap.services {
             for vip in &s.vips {
                 for port in &s.ports {
-                    let _ = writeln!(o, "{:<4} {}:{} {}", s.proto.name(), vip, port, s.sched.name());
+                    let flags = match s.persistence {
+                        Some(p) if p.netmask < 32 => {
+                            format!(" persistent {} mask {}", p.timeout.as_secs(), p.netmask)
+                        }
+                        Some(p) => format!(" persistent {}", p.timeout.as_secs()),
+                        None => String::new(),
+                    };
+                    let _ = writeln!(o, "{:<4} {}:{} {}{flags}", s.proto.name(), vip, port, s.sched.name());
                 }
             }
             for di in s.dests.start as usize..s.dests.end as usize {
@@ -78,9 +87,10 @@ impl Report {
                 let rs = format!("{}:{}", d.addr, d.port);
                 let _ = writeln!(
                     o,
-                    "  -> {rs:<24} {:<7} {:<6} {:<10} {:<9} {:<7} {:<8} {:<8} {:<8} {}",
+                    "  -> {rs:<24} {:<7} {:<6} {:<11} {:<10} {:<9} {:<7} {:<8} {:<8} {:<8} {}",
                     s.fwd.name(),
                     d.weight,
+                    t.persistent,
                     t.active,
                     t.inactive,
                     t.conns,
@@ -117,12 +127,14 @@ impl Report {
         for (i, w) in self.workers.iter().enumerate() {
             let _ = writeln!(
                 o,
-                "worker {i}: rx {} pkts, tx {} pkts, conns created {} expired {}, arp replies {} requests {}, \
-                 echo replies {}, drops {}",
+                "worker {i}: rx {} pkts, tx {} pkts, conns created {} expired {}, templates created {} expired {}, \
+                 arp replies {} requests {}, echo replies {}, drops {}",
                 w.rx_packets.get(),
                 w.tx_packets.get(),
                 w.conns_created.get(),
                 w.conns_expired.get(),
+                w.templates_created.get(),
+                w.templates_expired.get(),
                 w.arp_replies.get(),
                 w.arp_requests.get(),
                 w.icmp_echo_replies.get(),

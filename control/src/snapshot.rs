@@ -10,7 +10,7 @@ use std::sync::Arc;
 use vsd_dataplane::conn::{Fwd, Timeouts};
 use vsd_dataplane::route::{Interface, RouteTable};
 use vsd_dataplane::sched::SchedKind;
-use vsd_dataplane::service::{Dest, Persistence, Service, Snapshot};
+use vsd_dataplane::service::{Dest, Persistence, Service, Snapshot, Sysctls};
 use vsd_dataplane::{Addr, Proto};
 
 /// Build the snapshot for `cfg`, given each interface's MAC address (in `interfaces:` order).
@@ -57,9 +57,6 @@ pub fn build(cfg: &Config, macs: &[[u8; 6]], epoch: u64) -> Result<Arc<Snapshot>
                 ))
             }
         };
-        if s.persistence.is_some() {
-            return Err(format!("services[{si}] {:?}: persistence is not implemented yet", s.name));
-        }
         let first = dests.len() as u32;
         for rs in &s.real_servers {
             dests.push(Dest {
@@ -90,15 +87,13 @@ pub fn build(cfg: &Config, macs: &[[u8; 6]], epoch: u64) -> Result<Arc<Snapshot>
     }
     let mut timeouts = Timeouts::LVS;
     timeouts.set_ipvsadm(cfg.timeouts.tcp, cfg.timeouts.tcp_fin, cfg.timeouts.udp);
-    Ok(Arc::new(Snapshot::new(
-        epoch,
-        ifaces,
-        routes,
-        services,
-        dests,
-        timeouts,
-        cfg.conn_table.capacity as usize,
-    )))
+    let mut snap =
+        Snapshot::new(epoch, ifaces, routes, services, dests, timeouts, cfg.conn_table.capacity as usize);
+    snap.sysctls = Sysctls {
+        expire_nodest_conn: cfg.expire_nodest_conn,
+        expire_quiescent_template: cfg.expire_quiescent_template,
+    };
+    Ok(Arc::new(snap))
 }
 
 fn sched_kind(s: Scheduler) -> SchedKind {

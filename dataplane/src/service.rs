@@ -53,9 +53,40 @@ pub struct Dest {
     pub weight: u32,
 }
 
+/// LVS's global switches (the `net.ipv4.vs.*` sysctls of the same names).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sysctls {
+    /// Connections to a removed real server are expired on their next packet (and that packet
+    /// rescheduled when it may start a connection) instead of having their packets dropped.
+    pub expire_nodest_conn: bool,
+    /// A template pointing at a weight-0 (quiescent) server is invalid: new connections are
+    /// rescheduled instead of following it.
+    pub expire_quiescent_template: bool,
+}
+
+/// The control port of FTP (RFC 959), and the active-mode data port.
+pub const FTP_PORT: u16 = 21;
+pub const FTP_DATA_PORT: u16 = 20;
+/// Ports from here up may carry FTP passive data (LVS: `inet_prot_sock`, the first unprivileged port).
+pub const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
+
+impl Service {
+    /// The vport of this service's persistence templates: 0 for port-0 services, FTP services and
+    /// multi-port services (LVS: port-zero and firewall-mark templates), else the connection's port.
+    #[inline]
+    pub fn template_vport(&self, dport: u16) -> u16 {
+        if self.ports.len() > 1 || self.ports[0] == 0 || self.ports[0] == FTP_PORT {
+            0
+        } else {
+            dport
+        }
+    }
+}
+
 /// Everything a worker needs to know about the configuration.
 #[derive(Debug)]
 pub struct Snapshot {
+    pub sysctls: Sysctls,
     pub epoch: u64,
     pub ifaces: Vec<Interface>,
     pub routes: RouteTable,
@@ -92,13 +123,36 @@ impl Snapshot {
                 vip_addrs.insert(*vip, home);
             }
         }
-        Snapshot { epoch, ifaces, routes, services, dests, timeouts, conn_capacity, vip_ports, vip_addrs }
+        Snapshot {
+            sysctls: Sysctls::default(),
+            epoch,
+            ifaces,
+            routes,
+            services,
+            dests,
+            timeouts,
+            conn_capacity,
+            vip_ports,
+            vip_addrs,
+        }
     }
 
-    /// The service for a packet to `vip:port`: an exact port first, then a port-0 service.
+    /// The service for a packet to `vip:port`: an exact port first, then a port-0 service, then
+    /// (for port 20 and unprivileged ports) a persistent FTP service of the VIP, whose template
+    /// sends passive and active data connections to the control connection's server (LVS
+    /// `ip_vs_service_find` with `ftpsvc_counter`).
     #[inline]
     pub fn service_for(&self, proto: Proto, vip: Addr, port: u16) -> Option<ServiceId> {
-        self.vip_ports.get(&(proto, vip, port)).or_else(|| self.vip_ports.get(&(proto, vip, 0))).copied()
+        if let Some(s) =
+            self.vip_ports.get(&(proto, vip, port)).or_else(|| self.vip_ports.get(&(proto, vip, 0)))
+        {
+            return Some(*s);
+        }
+        if port == FTP_DATA_PORT || port >= FIRST_UNPRIVILEGED_PORT {
+            let ftp = *self.vip_ports.get(&(proto, vip, FTP_PORT))?;
+            return self.services[ftp as usize].persistence.is_some().then_some(ftp);
+        }
+        None
     }
 
     #[inline]

@@ -92,6 +92,8 @@ reasons! {
         NeighUnresolved => "neigh_unresolved",
         /// Neither to a VIP nor part of a known connection.
         NoMatch => "no_match",
+        /// A connection's real server was removed (LVS drops these unless `expire_nodest_conn`).
+        DestRemoved => "dest_removed",
         /// The TX queue refused the packet (counted by the driver).
         TxFull => "tx_full",
         /// A multi-segment buffer (counted by the driver).
@@ -114,6 +116,8 @@ pub struct WorkerStats {
     pub icmp_echo_replies: Counter,
     pub conns_created: Counter,
     pub conns_expired: Counter,
+    pub templates_created: Counter,
+    pub templates_expired: Counter,
     pub drops: [Counter; DropReason::COUNT],
     pub parse_errors: [Counter; crate::wire::ParseError::ALL.len()],
 }
@@ -142,6 +146,8 @@ pub struct DestStats {
     /// Gauges, as ipvsadm's ActiveConn / InActConn.
     pub active: Counter,
     pub inactive: Counter,
+    /// Persistence templates pointing at this server (ipvsadm's PersistConn).
+    pub persistent: Counter,
 }
 
 #[cfg(test)]

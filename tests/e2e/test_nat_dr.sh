@@ -36,8 +36,8 @@ check "DR: 60 requests, wrr 3:2:1 gives 30/20/10" \
 # DR replies bypass vsd: the backend answered from the VIP via the router, so vsd never saw them.
 stats=$(vsd_stats)
 echo "$stats"
-conns() { awk -v rs="$1" '$1 == "->" && $2 == rs {print $7}' <<<"$stats"; }
-outpkts() { awk -v rs="$1" '$1 == "->" && $2 == rs {print $9}' <<<"$stats"; }
+conns() { awk -v rs="$1" '$1 == "->" && $2 == rs {print $8}' <<<"$stats"; }
+outpkts() { awk -v rs="$1" '$1 == "->" && $2 == rs {print $10}' <<<"$stats"; }
 check "vsd counted 34/33/33 NAT connections (99 + 1 header check)" \
     test "$(conns 198.19.0.11:8080)/$(conns 198.19.0.12:8080)/$(conns 198.19.0.13:8080)" = "34/33/33"
 check "vsd counted 30/20/10 DR connections" \

@@ -82,6 +82,12 @@ pub enum Dir {
 /// bits of [`Conn::flags`] are free for later use.
 pub const F_TEMPLATE: u8 = 1 << 0;
 
+/// The entry's keys were taken out of the index ([`ConnTable::unhash`](super::ConnTable::unhash)):
+/// lookups no longer find it, but it lives on until it expires. LVS does the same to an invalid
+/// template (`ip_vs_check_template` rehashes it under an impossible port) so that a new template
+/// can take its key while the connections it still controls run out.
+pub const F_UNHASHED: u8 = 1 << 1;
+
 /// One connection (or persistence template).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Conn {

@@ -17,7 +17,7 @@ pub mod tcp_state;
 pub mod timeouts;
 pub mod wheel;
 
-pub use entry::{Conn, ConnId, Dir, Fwd, F_TEMPLATE};
+pub use entry::{Conn, ConnId, Dir, Fwd, F_TEMPLATE, F_UNHASHED};
 pub use state::ConnState;
 pub use table::{ConnTable, Expiry, InsertError};
 pub use tcp_state::{StateDir, TcpFlagsLite};

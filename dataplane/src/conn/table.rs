@@ -18,7 +18,7 @@
 use core::fmt;
 use std::hash::BuildHasher;
 
-use super::entry::{Conn, ConnId, Dir};
+use super::entry::{Conn, ConnId, Dir, F_UNHASHED};
 use super::hash::FlowHasher;
 use super::index::{Index, Probe};
 use super::wheel::{tick_ceil, Link, Linked, Wheel, NIL};
@@ -260,16 +260,35 @@ impl ConnTable {
         self.release(i)
     }
 
-    /// Drop an entry that is already off the wheel: unindex, uncount, free.
-    fn release(&mut self, i: usize) -> Conn {
+    /// Take an entry's keys out of the index: lookups stop finding it, and its keys are free for a
+    /// new entry, but it stays alive (and counted, and on the timer) until it is removed or expires.
+    /// Idempotent.
+    pub fn unhash(&mut self, id: ConnId) {
+        let i = id.index();
+        debug_assert!(self.entries[i].link.is_armed(), "stale {id:?}");
+        if self.entries[i].conn.flags & F_UNHASHED == 0 {
+            self.unindex(i);
+            self.entries[i].conn.flags |= F_UNHASHED;
+        }
+    }
+
+    fn unindex(&mut self, i: usize) {
         let conn = self.entries[i].conn;
-        debug_assert!(conn.controlled == 0, "removing a template that still controls connections");
         let template = conn.is_template();
         let removed = self.index.remove(&self.probe(&conn.in_key(), template), item(i, Dir::In));
         debug_assert!(removed, "in key missing from the index");
         if let Some(k) = conn.out_key() {
             let removed = self.index.remove(&self.probe(&k, template), item(i, Dir::Out));
             debug_assert!(removed, "out key missing from the index");
+        }
+    }
+
+    /// Drop an entry that is already off the wheel: unindex, uncount, free.
+    fn release(&mut self, i: usize) -> Conn {
+        let conn = self.entries[i].conn;
+        debug_assert!(conn.controlled == 0, "removing a template that still controls connections");
+        if conn.flags & F_UNHASHED == 0 {
+            self.unindex(i);
         }
         if let Some(c) = conn.controller {
             let ctl = &mut self.entries[c.index()].conn;

@@ -195,6 +195,27 @@ fn removing_a_connection_uncounts_it_from_its_template() {
 }
 
 #[test]
+fn an_unhashed_template_gives_its_key_up_and_lives_on() {
+    let mut t = ConnTable::with_seed(8, 9);
+    let tmpl = Conn { flags: F_TEMPLATE, ..conn(1, 0, Fwd::Dr, ms(360_000)) };
+    let old = t.insert(tmpl).unwrap();
+    let c = t.insert(Conn { controller: Some(old), ..conn(1, 1, Fwd::Dr, ms(10_000)) }).unwrap();
+    t.unhash(old);
+    t.unhash(old);
+    assert_eq!(t.lookup_template(&tmpl.in_key()), None);
+    // A new template takes the same key; the old one still counts its connection.
+    let new = t.insert(Conn { rs: Addr::from_v4([198, 19, 0, 12]), ..tmpl }).unwrap();
+    assert_eq!(t.lookup_template(&tmpl.in_key()), Some(new));
+    assert_eq!(t.get(old).controlled, 1);
+    assert_eq!(t.len(), 3);
+    t.remove(c);
+    assert_eq!(t.get(old).controlled, 0);
+    t.remove(old);
+    assert_eq!(t.lookup_template(&tmpl.in_key()), Some(new), "removing the old one leaves the new key");
+    assert_eq!(t.len(), 1);
+}
+
+#[test]
 fn budget_bounds_each_call_and_the_rest_follows() {
     let mut t = ConnTable::with_seed(100, 8);
     for i in 0..100u16 {

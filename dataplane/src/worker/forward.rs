@@ -10,10 +10,12 @@
 use super::{Verdict, Worker};
 use crate::addr::{Addr, FlowKey, Proto};
 use crate::buf::PacketBuf;
-use crate::conn::{tcp_state, Conn, ConnId, ConnState, Dir, Fwd, InsertError, StateDir, TcpFlagsLite};
+use crate::conn::{
+    tcp_state, Conn, ConnId, ConnState, Dir, Fwd, InsertError, StateDir, TcpFlagsLite, F_TEMPLATE,
+};
 use crate::route::IfIndex;
 use crate::sched::DestLoad;
-use crate::service::ServiceId;
+use crate::service::{Persistence, ServiceId};
 use crate::stats::{DestStats, DropReason};
 use crate::time::Instant;
 use crate::wire::{ip_proto, Ipv4Packet, Parsed, TcpFlags, TcpPacket, UdpPacket, L4};
@@ -51,21 +53,29 @@ impl<B: PacketBuf> Worker<B> {
             && flags.contains(TcpFlags::SYN)
             && !flags.intersects(TcpFlags::ACK | TcpFlags::RST);
         if let Some((id, dir)) = self.conns.lookup(&key) {
+            let c = self.conns.get(id);
+            let removed = !self.loads[c.dest as usize].available;
+            if removed && !self.snap.sysctls.expire_nodest_conn {
+                return Verdict::Drop(DropReason::DestRemoved);
+            }
             // LVS `conn_reuse_mode`: a fresh SYN on a connection that is closing starts a new
             // connection (the client reused its port) instead of reviving the old one.
             let closing = matches!(
-                self.conns.get(id).state,
+                c.state,
                 ConnState::TimeWait
                     | ConnState::Close
                     | ConnState::FinWait
                     | ConnState::LastAck
                     | ConnState::CloseWait
             );
-            if !(dir == Dir::In && syn_only && closing) {
+            if !removed && !(dir == Dir::In && syn_only && closing) {
                 return self.forward(now, id, dir, p, buf, flags);
             }
-            let old = self.conns.remove(id);
-            unaccount(&mut self.loads, &self.dest_stats, &old);
+            // The old entry goes (reused port, or `expire_nodest_conn`); the packet may start anew.
+            self.drop_conn(id);
+            if dir == Dir::Out {
+                return Verdict::Drop(DropReason::DestRemoved);
+            }
         }
         let Some(svc) = self.snap.service_for(proto, p.dst, dport) else {
             return if local || self.snap.is_vip(p.dst) {
@@ -78,19 +88,110 @@ impl<B: PacketBuf> Worker<B> {
         if proto == Proto::Tcp && !syn_only {
             return Verdict::Drop(DropReason::NoConn);
         }
-        match self.schedule(now, svc, &key) {
-            Ok(id) => self.forward(now, id, Dir::In, p, buf, flags),
+        let s = &self.snap.services[svc as usize];
+        let one_packet = s.one_packet;
+        let scheduled = match s.persistence {
+            Some(persist) => self.schedule_persistent(now, svc, &key, persist),
+            None => self.pick_dest(svc, &key).and_then(|dest| self.new_conn(now, svc, &key, dest, None)),
+        };
+        match scheduled {
+            Ok(id) => {
+                let verdict = self.forward(now, id, Dir::In, p, buf, flags);
+                // One-packet scheduling (LVS `--ops`): the entry lives for this datagram only; a
+                // persistence template it created stays.
+                if one_packet {
+                    self.drop_conn(id);
+                }
+                verdict
+            }
             Err(r) => Verdict::Drop(r),
         }
     }
 
-    /// Pick a real server for a new connection and create its entry.
-    fn schedule(&mut self, now: Instant, svc: ServiceId, key: &FlowKey) -> Result<ConnId, DropReason> {
+    /// Let the service's scheduler pick a real server for a new connection.
+    fn pick_dest(&mut self, svc: ServiceId, key: &FlowKey) -> Result<usize, DropReason> {
         let s = &self.snap.services[svc as usize];
         let range = s.dests.start as usize..s.dests.end as usize;
         let pick =
             self.scheds[svc as usize].pick(&self.loads[range.clone()], key).ok_or(DropReason::NoDest)?;
-        let dest = range.start + pick;
+        Ok(range.start + pick)
+    }
+
+    /// A persistent service's new connection follows its client's template, or creates one (LVS
+    /// `ip_vs_sched_persist`). Each new connection re-arms the template to its full timeout.
+    fn schedule_persistent(
+        &mut self,
+        now: Instant,
+        svc: ServiceId,
+        key: &FlowKey,
+        persist: Persistence,
+    ) -> Result<ConnId, DropReason> {
+        let s = &self.snap.services[svc as usize];
+        let fwd = s.fwd;
+        let mask = if key.src.is_v4() { persist.netmask } else { persist.netmask6 };
+        let tkey = FlowKey {
+            src: key.src.masked(mask),
+            dst: key.dst,
+            sport: 0,
+            dport: s.template_vport(key.dport),
+            proto: key.proto,
+        };
+        let tmpl = match self.conns.lookup_template(&tkey) {
+            Some(t) if self.template_valid(t, svc) => {
+                self.conns.set_expires(t, now + persist.timeout);
+                t
+            }
+            stale => {
+                // An invalid template gives its key up and lives only while its connections do.
+                if let Some(t) = stale {
+                    self.conns.unhash(t);
+                }
+                let dest = self.pick_dest(svc, key)?;
+                let d = &self.snap.dests[dest];
+                let template = Conn {
+                    flags: F_TEMPLATE,
+                    proto: key.proto,
+                    fwd,
+                    client: tkey.src,
+                    vip: tkey.dst,
+                    vport: tkey.dport,
+                    rs: d.addr,
+                    rport: d.port,
+                    service: svc,
+                    dest: dest as u32,
+                    expires: now + persist.timeout,
+                    ..Conn::EMPTY
+                };
+                let id = self.conns.insert(template).map_err(table_error)?;
+                self.dest_stats[dest].persistent.inc();
+                self.stats.templates_created.inc();
+                id
+            }
+        };
+        let dest = self.conns.get(tmpl).dest as usize;
+        self.new_conn(now, svc, key, dest, Some(tmpl))
+    }
+
+    /// A template is valid while its server is in the service, and, with
+    /// `expire_quiescent_template`, while the server's weight is not 0 (LVS `ip_vs_check_template`).
+    fn template_valid(&self, t: ConnId, svc: ServiceId) -> bool {
+        let c = self.conns.get(t);
+        let load = &self.loads[c.dest as usize];
+        c.service == svc
+            && load.available
+            && (load.weight > 0 || !self.snap.sysctls.expire_quiescent_template)
+    }
+
+    /// Create the entry of a new connection to `dest`, controlled by `controller` if persistent.
+    fn new_conn(
+        &mut self,
+        now: Instant,
+        svc: ServiceId,
+        key: &FlowKey,
+        dest: usize,
+        controller: Option<ConnId>,
+    ) -> Result<ConnId, DropReason> {
+        let s = &self.snap.services[svc as usize];
         let d = &self.snap.dests[dest];
         let state = if key.proto == Proto::Tcp { ConnState::None } else { ConnState::Udp };
         let conn = Conn {
@@ -106,18 +207,22 @@ impl<B: PacketBuf> Worker<B> {
             service: svc,
             dest: dest as u32,
             expires: now + self.snap.timeouts.for_state(state),
+            controller,
             ..Conn::EMPTY
         };
-        let id = self.conns.insert(conn).map_err(|e| match e {
-            InsertError::Full => DropReason::TableFull,
-            InsertError::Exists => DropReason::NoMatch,
-        })?;
+        let id = self.conns.insert(conn).map_err(table_error)?;
         self.loads[dest].inactive += 1;
         let ds = &self.dest_stats[dest];
         ds.conns.inc();
         ds.inactive.inc();
         self.stats.conns_created.inc();
         Ok(id)
+    }
+
+    /// Remove a connection now and release its share of its server's load.
+    fn drop_conn(&mut self, id: ConnId) {
+        let old = self.conns.remove(id);
+        unaccount(&mut self.loads, &self.dest_stats, &old);
     }
 
     /// Track state, count, rewrite and hand the packet to routing.
@@ -192,11 +297,22 @@ impl<B: PacketBuf> Worker<B> {
     }
 }
 
-/// Forget a connection's share of its server's load (on expiry or removal).
+fn table_error(e: InsertError) -> DropReason {
+    match e {
+        InsertError::Full => DropReason::TableFull,
+        // Cannot happen: the key was looked up (or its stale template unhashed) just before.
+        InsertError::Exists => DropReason::NoMatch,
+    }
+}
+
+/// Forget an entry's share of its server's load (on expiry or removal): a connection's active or
+/// inactive count, a template's persistent count.
 pub(super) fn unaccount(loads: &mut [DestLoad], dest_stats: &[DestStats], c: &Conn) {
     let d = c.dest as usize;
     let (Some(load), Some(ds)) = (loads.get_mut(d), dest_stats.get(d)) else { return };
-    if c.state.is_active() {
+    if c.is_template() {
+        ds.persistent.sub(1);
+    } else if c.state.is_active() {
         load.active = load.active.saturating_sub(1);
         ds.active.sub(1);
     } else {

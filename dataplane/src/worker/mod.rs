@@ -17,11 +17,11 @@ mod forward;
 mod host;
 
 use crate::buf::PacketBuf;
-use crate::conn::ConnTable;
+use crate::conn::{ConnTable, Expiry};
 use crate::neigh::NeighCache;
 use crate::route::IfIndex;
 use crate::sched::{DestLoad, Scheduler};
-use crate::service::Snapshot;
+use crate::service::{DestId, Snapshot};
 use crate::stats::{DestStats, DropReason, WorkerStats};
 use crate::time::Instant;
 use crate::wire::{ethertype, parse_frame, EthernetAddress, EthernetFrame, Parsed};
@@ -57,6 +57,9 @@ pub(crate) enum Verdict {
 const NEIGH_CAPACITY: usize = 1024;
 /// Connections expired per timer poll, so one poll never stalls the burst loop.
 const EXPIRE_BUDGET: usize = 256;
+/// A template whose timer fires while it still controls connections is re-armed for this long
+/// (LVS `ip_vs_conn_expire`: 60 s).
+const TEMPLATE_REARM: core::time::Duration = core::time::Duration::from_secs(60);
 
 pub struct Worker<B> {
     id: u16,
@@ -193,11 +196,39 @@ impl<B: PacketBuf> Worker<B> {
     pub fn poll_timers(&mut self, now: Instant) {
         let Worker { conns, loads, dest_stats, stats, .. } = self;
         conns.expire(now, EXPIRE_BUDGET, |_, c| {
+            // A template never expires while it still controls connections (LVS re-arms it).
+            if c.is_template() && c.controlled > 0 {
+                return Expiry::Rearm(now + TEMPLATE_REARM);
+            }
             forward::unaccount(loads, dest_stats, c);
-            stats.conns_expired.inc();
-            crate::conn::Expiry::Remove
+            if c.is_template() {
+                stats.templates_expired.inc();
+            } else {
+                stats.conns_expired.inc();
+            }
+            Expiry::Remove
         });
         self.neigh.poll(now);
+    }
+
+    /// Runtime edit: set a real server's weight; 0 quiesces it (no new connections; its templates
+    /// stay valid unless `expire_quiescent_template`).
+    pub fn set_weight(&mut self, dest: DestId, weight: u32) {
+        self.loads[dest as usize].weight = weight;
+        self.rescheduled(dest);
+    }
+
+    /// Runtime edit: take a real server out of its service. Its templates become invalid; its
+    /// connections' packets are dropped, or with `expire_nodest_conn` expired and rescheduled.
+    pub fn remove_dest(&mut self, dest: DestId) {
+        self.loads[dest as usize].available = false;
+        self.rescheduled(dest);
+    }
+
+    fn rescheduled(&mut self, dest: DestId) {
+        let svc = self.snap.dests[dest as usize].service as usize;
+        let r = &self.snap.services[svc].dests;
+        self.scheds[svc].update(&self.loads[r.start as usize..r.end as usize]);
     }
 
     /// A held packet whose next hop has resolved, ready to transmit.

@@ -41,7 +41,18 @@ fn a4(o: [u8; 4]) -> Addr {
 }
 
 fn snapshot() -> Arc<Snapshot> {
-    let ifaces = vec![
+    let ifaces = ifaces();
+    build_snapshot(routes(&ifaces), ifaces)
+}
+
+/// Connected subnets plus a default route via 198.18.0.1.
+fn routes(ifaces: &[Interface]) -> RouteTable {
+    RouteTable::build(ifaces, &[(a4([0, 0, 0, 0]), 0, Some(a4([198, 18, 0, 1])), None)]).unwrap()
+}
+
+/// ext 198.18.0.2/24 and int 198.19.0.1/24.
+fn ifaces() -> Vec<Interface> {
+    vec![
         Interface {
             name: "ext".into(),
             mac: EXT_MAC,
@@ -56,9 +67,10 @@ fn snapshot() -> Arc<Snapshot> {
             mtu: 1500,
             static_neighbours: vec![],
         },
-    ];
-    let routes =
-        RouteTable::build(&ifaces, &[(a4([0, 0, 0, 0]), 0, Some(a4([198, 18, 0, 1])), None)]).unwrap();
+    ]
+}
+
+fn build_snapshot(routes: RouteTable, ifaces: Vec<Interface>) -> Arc<Snapshot> {
     let mut dests = Vec::new();
     let mut add = |svc: u16, n: u8, port: u16, weight: u32| {
         dests.push(Dest { service: svc, addr: a4(rs_ip(n)), port, weight });
@@ -114,7 +126,11 @@ struct Rig {
 
 impl Rig {
     fn new() -> Rig {
-        Rig { w: Worker::new(0, snapshot()), now: Instant::from_millis(1_000) }
+        Rig::with(snapshot())
+    }
+
+    fn with(snap: Arc<Snapshot>) -> Rig {
+        Rig { w: Worker::new(0, snap), now: Instant::from_millis(1_000) }
     }
 
     fn rx(&mut self, iface: u16, frame: &[u8]) -> Action<VecBuf> {
@@ -407,3 +423,5 @@ fn unresolved_next_hop_gives_up_and_counts() {
     assert_eq!(r.drops(DropReason::NeighUnresolved), 1);
     assert_eq!(r.w.stats().arp_requests.get(), u64::from(crate::neigh::MAX_PROBES));
 }
+
+mod persist;
