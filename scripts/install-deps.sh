@@ -9,6 +9,7 @@ PKGS=(
     build-essential
     iproute2 ethtool iputils-ping procps   # namespaces, veths, checksum offload, ping for readiness
     curl python3              # real HTTP clients and backends in the end-to-end tests
+    openssl vsftpd            # TLS affinity (s_server/s_client) and FTP backends in the end-to-end tests
 )
 
 missing=()

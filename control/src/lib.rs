@@ -1,7 +1,10 @@
 //! The vsd daemon's library: config loading and validation, the DPDK runtime that drives the
 //! sans-IO dataplane, and stats.
 
+pub mod admin;
 pub mod config;
+pub mod daemon;
+pub mod listing;
 pub mod pkt;
 pub mod report;
 pub mod runtime;

@@ -51,19 +51,21 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let dump = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+    let sig = runtime::Signals {
+        stop: Arc::new(AtomicBool::new(false)),
+        dump: Arc::new(AtomicBool::new(false)),
+        reload: Arc::new(AtomicBool::new(false)),
+    };
+    for (signal, flag) in
+        [(SIGINT, &sig.stop), (SIGTERM, &sig.stop), (SIGUSR1, &sig.dump), (SIGHUP, &sig.reload)]
+    {
+        if let Err(e) = signal_hook::flag::register(signal, flag.clone()) {
             eprintln!("vsd: cannot install signal handler: {e}");
             return ExitCode::FAILURE;
         }
     }
-    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGUSR1, dump.clone()) {
-        eprintln!("vsd: cannot install signal handler: {e}");
-        return ExitCode::FAILURE;
-    }
-    match runtime::run(&cfg, stop, dump) {
+    match runtime::run(&cfg, &path, sig) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vsd: {e}");

@@ -60,7 +60,7 @@ impl Report {
         t
     }
 
-    pub fn render(&self) -> String {
+    pub fn render(&self, state: &[crate::listing::DestState]) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "-- vsd stats, uptime {:.1}s", self.started.elapsed().as_secs_f64());
         let _ = writeln!(
@@ -81,7 +81,7 @@ impl Report {
                     let _ = writeln!(o, "{:<4} {}:{} {}{flags}", s.proto.name(), vip, port, s.sched.name());
                 }
             }
-            for di in s.dests.start as usize..s.dests.end as usize {
+            for di in (s.dests.start as usize..s.dests.end as usize).filter(|&d| state[d].present) {
                 let d = &self.snap.dests[di];
                 let t = self.dest_totals(di);
                 let rs = format!("{}:{}", d.addr, d.port);
@@ -89,7 +89,7 @@ impl Report {
                     o,
                     "  -> {rs:<24} {:<7} {:<6} {:<11} {:<10} {:<9} {:<7} {:<8} {:<8} {:<8} {}",
                     s.fwd.name(),
-                    d.weight,
+                    state[di].weight,
                     t.persistent,
                     t.active,
                     t.inactive,

@@ -156,3 +156,57 @@ e2e_summary() {
     echo "$PASSED passed, $FAILED failed"
     [ "$FAILED" -eq 0 ]
 }
+
+# add_http_port NAME PORT: one more backend.py HTTP server, on PORT, in the namespace of a backend that
+# add_backend made (persistent services need one server answering on several ports).
+add_http_port() {
+    local name=$1 port=$2
+    ip netns exec "$(ns "$name")" "$PY" "$E2E_DIR/backend.py" "$name" 0.0.0.0 "$port" &
+    E2E_PIDS+=($!)
+}
+
+# add_tls_backend NAME PORT: `openssl s_server` in backend NAME's namespace, with a self-signed
+# certificate for CN=NAME made now. It serves the files of its own directory (-WWW), among them
+# `name`, which holds NAME; its session cache and ticket key are its own, so a session resumes only
+# on the server that issued it.
+add_tls_backend() {
+    local name=$1 port=$2 dir=$E2E_TMP/tls-$1
+    mkdir -p "$dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=$name" \
+        -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null || return 1
+    echo "$name" >"$dir/name"
+    # env -C execs s_server in place, so $! is its pid.
+    ip netns exec "$(ns "$name")" env -C "$dir" openssl s_server -quiet -accept "$port" \
+        -cert cert.pem -key key.pem -WWW </dev/null >"$dir/log" 2>&1 &
+    E2E_PIDS+=($!)
+}
+
+# add_ftp_backend NAME DIR [PASV_ADDRESS]: vsftpd in backend NAME's namespace, anonymous and read-only,
+# serving DIR, passive mode only, data ports 30000-30099. Without PASV_ADDRESS, 227 replies announce
+# the address the client reached (the VIP, for a DR backend that holds it on lo).
+add_ftp_backend() {
+    local name=$1 root=$2 pasv=${3:-} conf=$E2E_TMP/vsftpd-$1.conf
+    mkdir -p "$E2E_TMP/vsftpd-empty"
+    chmod 755 "$E2E_TMP/vsftpd-empty"
+    cat >"$conf" <<CONF
+listen=YES
+listen_ipv6=NO
+background=NO
+anonymous_enable=YES
+no_anon_password=YES
+anon_root=$root
+local_enable=NO
+write_enable=NO
+pasv_enable=YES
+port_enable=NO
+pasv_min_port=30000
+pasv_max_port=30099
+${pasv:+pasv_address=$pasv}
+secure_chroot_dir=$E2E_TMP/vsftpd-empty
+seccomp_sandbox=NO
+xferlog_enable=YES
+vsftpd_log_file=$E2E_TMP/vsftpd-$name.log
+CONF
+    ip netns exec "$(ns "$name")" vsftpd "$conf" &
+    E2E_PIDS+=($!)
+}

@@ -9,8 +9,9 @@ use crate::pkt::Pkt;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use vsd_dataplane::stats::DropReason;
-use vsd_dataplane::worker::{Action, Worker};
+use vsd_dataplane::worker::{Action, Command, Reply, Worker};
 use vsd_dataplane::Instant;
+use vsd_ffi::ring::{Consumer, Producer, Single};
 use vsd_ffi::{Mbuf, MbufBurst, Mempool, Port};
 
 /// TX buffer per port: a full RX burst may all go out of one port, plus what the worker emits.
@@ -24,6 +25,9 @@ pub struct LcoreJob {
     /// A cheap handle (reference-counted inside).
     pub pool: Mempool,
     pub stop: Arc<AtomicBool>,
+    /// Control messages in, answers out (see `vsd_dataplane::worker::Command`).
+    pub commands: Consumer<Box<Command>, Single>,
+    pub replies: Producer<Box<Reply>, Single>,
     /// TSC ticks per millisecond, for the sans-IO clock.
     pub tsc_per_ms: u64,
 }
@@ -58,6 +62,13 @@ impl LcoreJob {
             if now.as_millis() != last_tick {
                 last_tick = now.as_millis();
                 self.worker.poll_timers(now);
+                while let Some(cmd) = self.commands.dequeue() {
+                    if let Some(reply) = self.worker.handle(now, *cmd) {
+                        // The control thread drains replies before asking; a full ring means it
+                        // gave up waiting, and the answer is dropped.
+                        let _ = self.replies.enqueue(Box::new(reply));
+                    }
+                }
                 self.emit(&mut tx, &mut free);
             }
             for (pi, port) in self.ports.iter().enumerate() {

@@ -9,14 +9,17 @@ mod lcore_loop;
 
 pub use lcore_loop::LcoreJob;
 
+use crate::admin::AdminServer;
 use crate::config::Config;
+use crate::daemon::{Daemon, WorkerHandle};
 use crate::pkt::Pkt;
 use crate::report::Report;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 use vsd_dataplane::worker::Worker;
-use vsd_ffi::{Eal, Mempool, Port, PortConf, RssConf};
+use vsd_ffi::{ring, Eal, Mempool, Port, PortConf, RssConf};
 
 /// Mbuf data room: a 1500-byte MTU frame plus headroom for encapsulation (DPDK's default size).
 const MBUF_DATA_ROOM: u16 = 2048 + 128;
@@ -31,8 +34,22 @@ pub enum RuntimeError {
     Config(String),
 }
 
-/// Run vsd until `stop` is set. `dump` asks for a stats report.
-pub fn run(cfg: &Config, stop: Arc<AtomicBool>, dump: Arc<AtomicBool>) -> Result<(), RuntimeError> {
+/// Flags the signal handlers set and the control thread polls.
+pub struct Signals {
+    /// SIGINT/SIGTERM: stop.
+    pub stop: Arc<AtomicBool>,
+    /// SIGUSR1: print the stats report.
+    pub dump: Arc<AtomicBool>,
+    /// SIGHUP: reload the config file.
+    pub reload: Arc<AtomicBool>,
+}
+
+/// Depth of each worker's command and reply rings; commands are rare and small.
+const CONTROL_RING: u32 = 256;
+
+/// Run vsd until a stop signal.
+pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> {
+    let stop = sig.stop.clone();
     let mut args = vec!["vsd".to_string()];
     args.extend(cfg.dpdk.eal.iter().cloned());
     let eal = Eal::init(&args)?;
@@ -87,30 +104,54 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, dump: Arc<AtomicBool>) -> Result
 
     let mut report =
         Report::new(snap.clone(), ports.clone(), cfg.interfaces.iter().map(|i| i.name.clone()).collect());
+    let mut handles = Vec::new();
     for (i, lcore) in lcores.iter().enumerate() {
         let worker: Worker<Pkt> = Worker::new(i as u16, snap.clone());
         report.add_worker(worker.stats(), worker.dest_stats());
+        let (cmd_tx, cmd_rx) = ring::spsc(&format!("vsd_cmd{i}"), CONTROL_RING)?;
+        let (reply_tx, reply_rx) = ring::spsc(&format!("vsd_reply{i}"), CONTROL_RING)?;
+        handles.push(WorkerHandle { commands: cmd_tx, replies: reply_rx });
         let job = LcoreJob {
             worker,
             ports: ports.clone(),
             queue: i as u16,
             pool: pool.clone(),
             stop: stop.clone(),
+            commands: cmd_rx,
+            replies: reply_tx,
             tsc_per_ms,
         };
         eal.launch(*lcore, move || job.run())?;
     }
+    let mut daemon = Daemon::new(cfg.clone(), path.to_path_buf(), snap.clone(), handles, report);
+    let admin = match AdminServer::bind(&cfg.admin.socket) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            eprintln!("vsd: admin socket {}: {e}; vsadm will not reach this vsd", cfg.admin.socket.display());
+            None
+        }
+    };
     eprintln!("vsd: running: {} service(s), {} worker(s)", snap.services.len(), lcores.len());
 
     while !stop.load(Relaxed) {
-        if dump.swap(false, Relaxed) {
-            println!("{}", report.render());
+        if sig.dump.swap(false, Relaxed) {
+            println!("{}", daemon.report.render(daemon.dests()));
         }
-        std::thread::sleep(Duration::from_millis(50));
+        if sig.reload.swap(false, Relaxed) {
+            match daemon.reload() {
+                Ok(m) => eprintln!("vsd: {m}"),
+                Err(e) => eprintln!("vsd: reload refused, nothing changed: {e}"),
+            }
+        }
+        if let Some(a) = &admin {
+            a.poll(&mut daemon);
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
     eprintln!("vsd: stopping");
+    drop(admin);
     eal.wait_all();
-    println!("{}", report.render());
+    println!("{}", daemon.report.render(daemon.dests()));
     for (port, ifc) in ports.iter().zip(&cfg.interfaces) {
         if let Err(e) = port.stop() {
             eprintln!("vsd: interface {}: stop: {e}", ifc.name);
@@ -119,7 +160,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, dump: Arc<AtomicBool>) -> Result
             eprintln!("vsd: interface {}: close: {e}", ifc.name);
         }
     }
-    drop(report);
+    drop(daemon);
     drop(pool);
     eal.cleanup()?;
     eprintln!("vsd: stopped");

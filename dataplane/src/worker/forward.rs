@@ -68,7 +68,8 @@ impl<B: PacketBuf> Worker<B> {
                     | ConnState::LastAck
                     | ConnState::CloseWait
             );
-            if !removed && !(dir == Dir::In && syn_only && closing) {
+            let reused = dir == Dir::In && syn_only && closing;
+            if !(removed || reused) {
                 return self.forward(now, id, dir, p, buf, flags);
             }
             // The old entry goes (reused port, or `expire_nodest_conn`); the packet may start anew.

@@ -13,8 +13,11 @@
 //! Everything a worker writes is its own: its connection table, scheduler positions, per-server
 //! loads, neighbour cache and counters. The config [`Snapshot`] is shared and read-only.
 
+mod control;
 mod forward;
 mod host;
+
+pub use control::{Command, Reply};
 
 use crate::buf::PacketBuf;
 use crate::conn::{ConnTable, Expiry};
@@ -222,6 +225,12 @@ impl<B: PacketBuf> Worker<B> {
     /// connections' packets are dropped, or with `expire_nodest_conn` expired and rescheduled.
     pub fn remove_dest(&mut self, dest: DestId) {
         self.loads[dest as usize].available = false;
+        self.rescheduled(dest);
+    }
+
+    /// Runtime edit: put a removed real server back into its service.
+    pub fn restore_dest(&mut self, dest: DestId) {
+        self.loads[dest as usize].available = true;
         self.rescheduled(dest);
     }
 

@@ -22,13 +22,16 @@ fn persist(secs: u64, netmask: u8) -> Option<Persistence> {
     Some(Persistence { timeout: Duration::from_secs(secs), netmask, netmask6: 128 })
 }
 
-/// Five persistent services, each over its own real servers (last octets in `servers`).
+/// name, protocol, VIP, ports, forwarding, persistence, one-packet, real servers' last octets.
+type PlannedService = (&'static str, Proto, [u8; 4], Vec<u16>, Fwd, Option<Persistence>, bool, &'static [u8]);
+
+/// Five persistent services, each over its own real servers.
 fn persistent_snapshot(sysctls: Sysctls) -> Arc<Snapshot> {
     let mut ifaces = ifaces();
     ifaces[0].addrs.push((a4([198, 18, 1, 2]), 24));
     let routes = routes(&ifaces);
     #[rustfmt::skip]
-    let plan: [(&str, Proto, [u8; 4], Vec<u16>, Fwd, Option<Persistence>, bool, &[u8]); 5] = [
+    let plan: [PlannedService; 5] = [
         ("port0", Proto::Tcp, V_PORT0, vec![0], Fwd::Dr, persist(360, 32), false, &[41, 42, 43]),
         ("mask24", Proto::Tcp, V_MASK24, vec![80], Fwd::Nat, persist(10, 24), false, &[51, 52]),
         ("multi", Proto::Tcp, V_MULTI, vec![80, 443], Fwd::Nat, persist(360, 32), false, &[61, 62]),

@@ -1,0 +1,116 @@
+//! The admin socket: a unix stream socket the control thread serves between its other duties, for
+//! `vsadm`.
+//!
+//! One request per connection: a line of words; the answer is `ok` or `error` on the first line,
+//! then the text. Plain text keeps `socat`/`nc -U` usable in an emergency. The socket is created
+//! with mode 0660, so access is root's and the socket's group's.
+
+use crate::daemon::{Daemon, Target};
+use crate::listing::{self, View};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use vsd_dataplane::{Addr, Proto};
+
+pub struct AdminServer {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl AdminServer {
+    pub fn bind(path: &Path) -> std::io::Result<AdminServer> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        // A socket file left by a vsd that died; refuse to steal one that is alive.
+        if path.exists() {
+            if UnixStream::connect(path).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!("{} is in use by a running vsd", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        let listener = UnixListener::bind(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+        listener.set_nonblocking(true)?;
+        Ok(AdminServer { listener, path: path.to_path_buf() })
+    }
+
+    /// Serve the requests that are waiting, without blocking.
+    pub fn poll(&self, daemon: &mut Daemon) {
+        while let Ok((stream, _)) = self.listener.accept() {
+            if let Err(e) = serve(stream, daemon) {
+                eprintln!("vsd: admin: {e}");
+            }
+        }
+    }
+}
+
+impl Drop for AdminServer {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn serve(stream: UnixStream, daemon: &mut Daemon) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line)?;
+    let answer = match handle(line.trim(), daemon) {
+        Ok(text) => format!("ok\n{text}"),
+        Err(e) => format!("error\n{e}\n"),
+    };
+    (&stream).write_all(answer.as_bytes())
+}
+
+/// One request. Public for tests.
+pub fn handle(line: &str, daemon: &mut Daemon) -> Result<String, String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words[..] {
+        ["list"] => Ok(daemon.listing(View::Plain)),
+        ["list", "stats"] => Ok(daemon.listing(View::Stats)),
+        ["list", "persistent"] => Ok(daemon.listing(View::Persistent)),
+        ["timeout"] => Ok(listing::timeouts(&daemon.snapshot().timeouts)),
+        ["conns"] => Ok(listing::connections(&daemon.connections()?)),
+        ["save"] => Ok(daemon.config().to_yaml()),
+        ["reload"] => {
+            let r = daemon.reload();
+            match &r {
+                Ok(m) => eprintln!("vsd: {m}"),
+                Err(e) => eprintln!("vsd: reload refused: {e}"),
+            }
+            r.map(|m| m + "\n")
+        }
+        ["edit", proto, vip, rs, weight] => {
+            let w = weight.parse().map_err(|_| format!("invalid weight {weight:?}"))?;
+            daemon.edit_weight(&target(proto, vip, rs)?, w).map(|()| String::new())
+        }
+        ["delete", proto, vip, rs] => daemon.delete_server(&target(proto, vip, rs)?).map(|()| String::new()),
+        _ => Err(format!("unknown request {line:?}")),
+    }
+}
+
+fn target(proto: &str, vip: &str, rs: &str) -> Result<Target, String> {
+    let proto = match proto {
+        "tcp" => Proto::Tcp,
+        "udp" => Proto::Udp,
+        p => return Err(format!("unknown protocol {p:?}")),
+    };
+    let v: SocketAddr = vip.parse().map_err(|_| format!("invalid service address {vip:?} (VIP:PORT)"))?;
+    let (rs, rport) = match rs.parse::<SocketAddr>() {
+        Ok(sa) => (Addr::from(sa.ip()), Some(sa.port())),
+        Err(_) => (
+            Addr::from(
+                rs.parse::<IpAddr>().map_err(|_| format!("invalid real server {rs:?} (ADDR[:PORT])"))?,
+            ),
+            None,
+        ),
+    };
+    Ok(Target { proto, vip: Addr::from(v.ip()), vport: v.port(), rs, rport })
+}

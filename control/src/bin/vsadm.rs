@@ -1,0 +1,140 @@
+//! `vsadm`: ipvsadm-style administration of a running vsd, over its admin socket.
+
+use clap::Parser;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Inspect and edit a running vsd, the way ipvsadm does for LVS.
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about,
+    after_help = "Examples:\n  vsadm -L -n\n  vsadm -L -n --stats\n  vsadm -L -n -c\n  \
+    vsadm -e -t 198.18.0.100:80 -r 198.19.0.11:8080 -w 0\n  vsadm -d -t 198.18.0.100:80 -r 198.19.0.11:8080\n  \
+    vsadm reload"
+)]
+struct Args {
+    /// `reload` (re-read the config file) or `save` (print the running config as YAML).
+    command: Option<String>,
+    /// List the virtual services (ipvsadm -L).
+    #[arg(short = 'L', long = "list", visible_short_alias = 'l')]
+    list: bool,
+    /// Numeric output (always on; accepted for ipvsadm habits).
+    #[arg(short = 'n', long)]
+    numeric: bool,
+    /// With -L: per-service and per-server counters.
+    #[arg(long)]
+    stats: bool,
+    /// With -L: persistence templates per server.
+    #[arg(long = "persistent-conn")]
+    persistent_conn: bool,
+    /// With -L: connection entries and templates (ipvsadm -L -c).
+    #[arg(short = 'c', long)]
+    connection: bool,
+    /// Show the tcp, tcpfin and udp timeouts.
+    #[arg(long)]
+    timeout: bool,
+    /// Edit a real server (with -t/-u, -r, -w).
+    #[arg(short = 'e', long = "edit-server")]
+    edit: bool,
+    /// Delete a real server (with -t/-u, -r).
+    #[arg(short = 'd', long = "delete-server")]
+    delete: bool,
+    /// A TCP virtual service, VIP:PORT.
+    #[arg(short = 't', long = "tcp-service", value_name = "VIP:PORT")]
+    tcp: Option<String>,
+    /// A UDP virtual service, VIP:PORT.
+    #[arg(short = 'u', long = "udp-service", value_name = "VIP:PORT")]
+    udp: Option<String>,
+    /// The real server, ADDR[:PORT].
+    #[arg(short = 'r', long = "real-server", value_name = "ADDR[:PORT]")]
+    real_server: Option<String>,
+    /// The new weight, 0..65535 (0 quiesces the server).
+    #[arg(short = 'w', long)]
+    weight: Option<u32>,
+    /// vsd's admin socket.
+    #[arg(long, env = "VSD_ADMIN_SOCKET", default_value = "/run/vsd/admin.sock")]
+    socket: PathBuf,
+}
+
+fn request(args: &Args) -> Result<String, String> {
+    let service = || -> Result<(String, String), String> {
+        match (&args.tcp, &args.udp) {
+            (Some(s), None) => Ok(("tcp".into(), s.clone())),
+            (None, Some(s)) => Ok(("udp".into(), s.clone())),
+            _ => Err("give the service with -t VIP:PORT or -u VIP:PORT".into()),
+        }
+    };
+    let rs =
+        || args.real_server.clone().ok_or_else(|| "give the real server with -r ADDR[:PORT]".to_string());
+    if let Some(cmd) = &args.command {
+        return match cmd.as_str() {
+            "reload" | "save" => Ok(cmd.clone()),
+            other => Err(format!("unknown command {other:?} (reload, save)")),
+        };
+    }
+    if args.edit {
+        let (p, s) = service()?;
+        let w = args.weight.ok_or("give the weight with -w N")?;
+        return Ok(format!("edit {p} {s} {} {w}", rs()?));
+    }
+    if args.delete {
+        let (p, s) = service()?;
+        return Ok(format!("delete {p} {s} {}", rs()?));
+    }
+    if args.timeout {
+        return Ok("timeout".into());
+    }
+    if args.list {
+        return Ok(if args.connection {
+            "conns".into()
+        } else if args.stats {
+            "list stats".into()
+        } else if args.persistent_conn {
+            "list persistent".into()
+        } else {
+            "list".into()
+        });
+    }
+    Err("nothing to do: try vsadm -L -n (see --help)".into())
+}
+
+fn ask(socket: &PathBuf, line: &str) -> Result<String, String> {
+    let mut s = UnixStream::connect(socket).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+            format!("cannot reach vsd at {}: is vsd running? ({e})", socket.display())
+        }
+        std::io::ErrorKind::PermissionDenied => format!(
+            "not permitted to use {} (the socket is mode 0660: run as root or as a member of its group)",
+            socket.display()
+        ),
+        _ => format!("{}: {e}", socket.display()),
+    })?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    s.write_all(format!("{line}\n").as_bytes()).map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).map_err(|e| format!("reading vsd's answer: {e}"))?;
+    match answer.split_once('\n') {
+        Some(("ok", body)) => Ok(body.to_string()),
+        Some(("error", msg)) => Err(msg.trim_end().to_string()),
+        _ => Err(format!("unexpected answer from vsd: {answer:?}")),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let _ = args.numeric;
+    match request(&args).and_then(|line| ask(&args.socket, &line)) {
+        Ok(body) => {
+            print!("{body}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vsadm: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! The control thread's state: the running config, what it told the workers, and the operations
+//! an operator can ask for (reload, runtime edits, listings).
+//!
+//! Workers are only ever reached through their command rings; listings are answered by the
+//! workers themselves and collected here. This is the one place that knows both the config (names,
+//! addresses) and the dataplane's indices.
+
+use crate::config::{self, Config};
+use crate::listing::{self, DestState, View};
+use crate::report::Report;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant as WallInstant};
+use vsd_dataplane::conn::Conn;
+use vsd_dataplane::service::{DestId, Snapshot};
+use vsd_dataplane::worker::{Command, Reply};
+use vsd_dataplane::{Addr, Instant, Proto};
+use vsd_ffi::ring::{Consumer, Producer, Single};
+
+/// How long the control thread waits for every worker to answer a listing.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The control thread's ends of one worker's rings.
+pub struct WorkerHandle {
+    pub commands: Producer<Box<Command>, Single>,
+    pub replies: Consumer<Box<Reply>, Single>,
+}
+
+/// A real server named the way ipvsadm names it: `-t|-u VIP:PORT -r RS[:PORT]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub proto: Proto,
+    pub vip: Addr,
+    pub vport: u16,
+    pub rs: Addr,
+    pub rport: Option<u16>,
+}
+
+impl Target {
+    fn rs_text(&self) -> String {
+        match self.rport {
+            Some(p) => listing::endpoint(&self.rs, p),
+            None => self.rs.to_string(),
+        }
+    }
+}
+
+pub struct Daemon {
+    cfg: Config,
+    path: PathBuf,
+    snap: Arc<Snapshot>,
+    workers: Vec<WorkerHandle>,
+    dests: Vec<DestState>,
+    pub report: Report,
+}
+
+impl Daemon {
+    pub fn new(
+        cfg: Config,
+        path: PathBuf,
+        snap: Arc<Snapshot>,
+        workers: Vec<WorkerHandle>,
+        report: Report,
+    ) -> Daemon {
+        let dests = snap.dests.iter().map(|d| DestState { weight: d.weight, present: true }).collect();
+        Daemon { cfg, path, snap, workers, dests, report }
+    }
+
+    pub fn dests(&self) -> &[DestState] {
+        &self.dests
+    }
+
+    /// Send `cmd` to every worker. Rings are deep and commands rare; a full ring means a worker
+    /// is stuck, which is reported rather than waited on.
+    fn broadcast(&self, cmd: Command) -> Result<(), String> {
+        for (i, w) in self.workers.iter().enumerate() {
+            if w.commands.enqueue(Box::new(cmd.clone())).is_err() {
+                return Err(format!("worker {i} is not taking commands (its ring is full)"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every worker's connection entries, with each worker's clock.
+    pub fn connections(&self) -> Result<Vec<(Instant, Conn)>, String> {
+        for w in &self.workers {
+            while w.replies.dequeue().is_some() {}
+        }
+        self.broadcast(Command::ListConns)?;
+        let deadline = WallInstant::now() + REPLY_TIMEOUT;
+        let mut out = Vec::new();
+        for (i, w) in self.workers.iter().enumerate() {
+            loop {
+                if let Some(reply) = w.replies.dequeue() {
+                    let Reply::Conns { now, conns, .. } = *reply;
+                    out.extend(conns.into_iter().map(|c| (now, c)));
+                    break;
+                }
+                if WallInstant::now() > deadline {
+                    return Err(format!("worker {i} did not answer within {REPLY_TIMEOUT:?}"));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The dest id of real server `rs:rport` in the service at `vip:vport/proto`; without a port,
+    /// the service's only real server at that address.
+    fn find_dest(&self, t: &Target) -> Result<DestId, String> {
+        let Target { proto, vip, vport, rs, rport } = *t;
+        let svc = self
+            .snap
+            .services
+            .iter()
+            .find(|s| s.proto == proto && s.vips.contains(&vip) && s.ports.contains(&vport))
+            .ok_or_else(|| format!("no service {} {}", proto.name(), listing::endpoint(&vip, vport)))?;
+        let matches: Vec<DestId> = (svc.dests.start..svc.dests.end)
+            .filter(|&d| {
+                let x = &self.snap.dests[d as usize];
+                x.addr == rs && rport.is_none_or(|p| x.port == p)
+            })
+            .collect();
+        match matches[..] {
+            [d] => Ok(d),
+            [] => Err(format!("service {:?} has no real server {}", svc.name, t.rs_text())),
+            _ => Err(format!("service {:?} has several real servers at {rs}: give the port", svc.name)),
+        }
+    }
+
+    /// Runtime edit (`vsadm -e ... -w N`).
+    pub fn edit_weight(&mut self, t: &Target, weight: u32) -> Result<(), String> {
+        if weight > config::MAX_WEIGHT {
+            return Err(format!("weight {weight} is out of range 0..={}", config::MAX_WEIGHT));
+        }
+        let d = self.find_dest(t)?;
+        if !self.dests[d as usize].present {
+            return Err(format!("real server {} was removed", t.rs_text()));
+        }
+        self.broadcast(Command::SetWeight { dest: d, weight })?;
+        self.dests[d as usize].weight = weight;
+        Ok(())
+    }
+
+    /// Runtime edit (`vsadm -d ...`).
+    pub fn delete_server(&mut self, t: &Target) -> Result<(), String> {
+        let d = self.find_dest(t)?;
+        if !self.dests[d as usize].present {
+            return Err(format!("real server {} was already removed", t.rs_text()));
+        }
+        self.broadcast(Command::SetAvailable { dest: d, available: false })?;
+        self.dests[d as usize].present = false;
+        Ok(())
+    }
+
+    /// Re-read the config file and apply the difference. A file that fails validation, or asks for
+    /// a change this version cannot apply live, changes nothing.
+    pub fn reload(&mut self) -> Result<String, String> {
+        let new = config::load(&self.path).map_err(|e| e.to_string())?;
+        let plan = plan_reload(&self.cfg, &self.snap, &self.dests, &new)?;
+        let n = plan.len();
+        for (d, state) in &plan {
+            let old = self.dests[*d as usize];
+            if old.present != state.present {
+                self.broadcast(Command::SetAvailable { dest: *d, available: state.present })?;
+            }
+            if state.present && old.weight != state.weight {
+                self.broadcast(Command::SetWeight { dest: *d, weight: state.weight })?;
+            }
+            self.dests[*d as usize] = *state;
+        }
+        self.cfg = new;
+        Ok(format!("reloaded {}: {n} real server change(s)", self.path.display()))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snap
+    }
+
+    pub fn listing(&self, view: View) -> String {
+        listing::services(
+            &self.snap,
+            &self.dests,
+            &|d| self.report.dest_totals(d),
+            view,
+            self.snap.conn_capacity,
+        )
+    }
+}
+
+/// What a reload changes: the new state of each real server whose weight or membership differs.
+/// This version applies weight changes and the removal (or return) of real servers of existing
+/// services; anything else needs a restart and is refused with the reason.
+pub fn plan_reload(
+    running: &Config,
+    snap: &Snapshot,
+    dests: &[DestState],
+    new: &Config,
+) -> Result<Vec<(DestId, DestState)>, String> {
+    let strip = |c: &Config| {
+        let mut c = c.clone();
+        for s in &mut c.services {
+            s.real_servers.clear();
+        }
+        c
+    };
+    if strip(running) != strip(new) {
+        return Err("reload: this version applies only real-server weights and removals live; \
+                    other changes (services, interfaces, routes, global settings) need a restart"
+            .into());
+    }
+    let mut plan = Vec::new();
+    for (si, s) in new.services.iter().enumerate() {
+        let range = snap.services[si].dests.clone();
+        for rs in &s.real_servers {
+            if !range.clone().any(|d| {
+                let x = &snap.dests[d as usize];
+                x.addr == Addr::from(rs.address) && x.port == rs.port
+            }) {
+                return Err(format!(
+                    "reload: services[{si}] {:?}: adding real server {} needs a restart in this version",
+                    s.name,
+                    listing::endpoint(&Addr::from(rs.address), rs.port)
+                ));
+            }
+        }
+        for d in range {
+            let x = &snap.dests[d as usize];
+            let want = s
+                .real_servers
+                .iter()
+                .find(|rs| Addr::from(rs.address) == x.addr && rs.port == x.port)
+                .map_or(DestState { weight: dests[d as usize].weight, present: false }, |rs| DestState {
+                    weight: rs.weight,
+                    present: true,
+                });
+            if want != dests[d as usize] {
+                plan.push((d, want));
+            }
+        }
+    }
+    Ok(plan)
+}
