@@ -15,7 +15,8 @@ use vsd_ffi::Port;
 pub struct Report {
     snap: Arc<Snapshot>,
     ports: Vec<Port>,
-    port_names: Vec<String>,
+    /// (interface name, steering mode) per port.
+    port_names: Vec<(String, String)>,
     workers: Vec<Arc<WorkerStats>>,
     dests: Vec<Arc<[DestStats]>>,
     started: Instant,
@@ -35,7 +36,7 @@ pub struct DestTotals {
 }
 
 impl Report {
-    pub fn new(snap: Arc<Snapshot>, ports: Vec<Port>, port_names: Vec<String>) -> Report {
+    pub fn new(snap: Arc<Snapshot>, ports: Vec<Port>, port_names: Vec<(String, String)>) -> Report {
         Report { snap, ports, port_names, workers: Vec::new(), dests: Vec::new(), started: Instant::now() }
     }
 
@@ -101,13 +102,13 @@ impl Report {
                 );
             }
         }
-        for (port, name) in self.ports.iter().zip(&self.port_names) {
+        for (port, (name, steering)) in self.ports.iter().zip(&self.port_names) {
             match port.stats() {
                 Ok(st) => {
                     let _ = writeln!(
                         o,
                         "port {name}: rx {} pkts {} bytes, tx {} pkts {} bytes, drops {} (missed {}, rx errors {}, \
-                         tx errors {}, no mbuf {})",
+                         tx errors {}, no mbuf {}), steering: {steering}",
                         st.ipackets,
                         st.ibytes,
                         st.opackets,
@@ -127,10 +128,12 @@ impl Report {
         for (i, w) in self.workers.iter().enumerate() {
             let _ = writeln!(
                 o,
-                "worker {i}: rx {} pkts, tx {} pkts, conns created {} expired {}, templates created {} expired {}, \
-                 arp replies {} requests {}, echo replies {}, drops {}",
+                "worker {i}: rx {} pkts, tx {} pkts, redirected out {} in {}, conns created {} expired {}, \
+                 templates created {} expired {}, arp replies {} requests {}, echo replies {}, drops {}",
                 w.rx_packets.get(),
                 w.tx_packets.get(),
+                w.redirected_out.get(),
+                w.redirected_in.get(),
                 w.conns_created.get(),
                 w.conns_expired.get(),
                 w.templates_created.get(),

@@ -15,6 +15,7 @@ pub mod route;
 pub mod sched;
 pub mod service;
 pub mod stats;
+pub mod steer;
 pub mod time;
 pub mod wire;
 pub mod worker;

@@ -100,6 +100,8 @@ reasons! {
         Segmented => "segmented",
         /// No mbuf for a packet vsd had to generate (counted by the driver).
         NoMbuf => "no_mbuf",
+        /// The redirect ring to the owner worker was full (counted by the driver).
+        RedirectFull => "redirect_full",
     }
 }
 
@@ -117,6 +119,10 @@ pub struct WorkerStats {
     pub conns_created: Counter,
     pub conns_expired: Counter,
     pub templates_created: Counter,
+    /// Packets this worker received but another owns, handed over its redirect rings.
+    pub redirected_out: Counter,
+    /// Packets other workers handed to this one.
+    pub redirected_in: Counter,
     pub templates_expired: Counter,
     pub drops: [Counter; DropReason::COUNT],
     pub parse_errors: [Counter; crate::wire::ParseError::ALL.len()],

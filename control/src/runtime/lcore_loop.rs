@@ -28,6 +28,13 @@ pub struct LcoreJob {
     /// Control messages in, answers out (see `vsd_dataplane::worker::Command`).
     pub commands: Consumer<Box<Command>, Single>,
     pub replies: Producer<Box<Reply>, Single>,
+    /// Per port: whether this worker has an RX queue there (a port may have fewer than workers).
+    pub polls: Vec<bool>,
+    /// Redirect rings to each other worker (`None` at this worker's own index), and from them.
+    pub redirect_to: Vec<Option<Producer<Mbuf, Single>>>,
+    pub redirect_from: Vec<Consumer<Mbuf, Single>>,
+    /// DPDK port id -> interface index.
+    pub port_iface: Vec<u16>,
     /// TSC ticks per millisecond, for the sans-IO clock.
     pub tsc_per_ms: u64,
 }
@@ -38,12 +45,14 @@ impl LcoreJob {
         let mut rx: MbufBurst = MbufBurst::new();
         let mut tx: Vec<MbufBurst<TX_BURST>> = self.ports.iter().map(|_| MbufBurst::new()).collect();
         let mut free: MbufBurst<TX_BURST> = MbufBurst::new();
+        let mut redirect: Vec<MbufBurst<TX_BURST>> =
+            self.redirect_to.iter().map(|_| MbufBurst::new()).collect();
         let mut last_tick = u64::MAX;
         let stats = self.worker.stats();
         while !self.stop.load(Relaxed) {
             let now = Instant::from_millis(vsd_ffi::rdtsc().wrapping_sub(start) / self.tsc_per_ms);
             for (pi, port) in self.ports.iter().enumerate() {
-                if port.rx_burst(self.queue, &mut rx) == 0 {
+                if !self.polls[pi] || port.rx_burst(self.queue, &mut rx) == 0 {
                     continue;
                 }
                 for m in rx.drain() {
@@ -52,11 +61,18 @@ impl LcoreJob {
                         push_free(&mut free, m);
                         continue;
                     }
-                    match self.worker.process(now, pi as u16, Pkt(m)) {
-                        Action::Tx(out, p) => self.enqueue(&mut tx, &mut free, out, p.0),
-                        Action::Free(p) => push_free(&mut free, p.0),
-                        Action::Held => {}
-                    }
+                    let act = self.worker.process(now, pi as u16, Pkt(m));
+                    self.act(act, &mut tx, &mut free, &mut redirect);
+                }
+            }
+            for ring in 0..self.redirect_from.len() {
+                if self.redirect_from[ring].dequeue_burst(&mut rx) == 0 {
+                    continue;
+                }
+                for m in rx.drain() {
+                    let iface = self.port_iface.get(usize::from(m.port())).copied().unwrap_or(0);
+                    let act = self.worker.process_redirected(now, iface, Pkt(m));
+                    self.act(act, &mut tx, &mut free, &mut redirect);
                 }
             }
             if now.as_millis() != last_tick {
@@ -70,9 +86,13 @@ impl LcoreJob {
                     }
                 }
                 self.emit(&mut tx, &mut free);
+                self.share_neighbours(&mut redirect, &mut free);
             }
             for (pi, port) in self.ports.iter().enumerate() {
                 self.flush(*port, &mut tx[pi], &stats);
+            }
+            for (w, b) in redirect.iter_mut().enumerate() {
+                self.flush_redirect(w, b, &stats);
             }
             free.clear();
         }
@@ -80,6 +100,70 @@ impl LcoreJob {
             b.clear();
         }
         0
+    }
+
+    #[inline]
+    fn act(
+        &self,
+        act: Action<Pkt>,
+        tx: &mut [MbufBurst<TX_BURST>],
+        free: &mut MbufBurst<TX_BURST>,
+        redirect: &mut [MbufBurst<TX_BURST>],
+    ) {
+        match act {
+            Action::Tx(out, p) => self.enqueue(tx, free, out, p.0),
+            Action::Free(p) => push_free(free, p.0),
+            Action::Held => {}
+            Action::Redirect(owner, p) => {
+                let b = &mut redirect[usize::from(owner)];
+                if b.is_full() {
+                    self.flush_redirect(usize::from(owner), b, &self.worker.stats());
+                }
+                if let Err(m) = b.push(p.0) {
+                    push_free(free, m);
+                }
+            }
+        }
+    }
+
+    /// Hand buffered packets to worker `w`; what its ring refuses is dropped and counted.
+    fn flush_redirect(
+        &self,
+        w: usize,
+        b: &mut MbufBurst<TX_BURST>,
+        stats: &vsd_dataplane::stats::WorkerStats,
+    ) {
+        if b.is_empty() {
+            return;
+        }
+        if let Some(ring) = &self.redirect_to[w] {
+            ring.enqueue_burst(b);
+        }
+        if !b.is_empty() {
+            stats.drops[DropReason::RedirectFull as usize].add(b.len() as u64);
+            b.clear();
+        }
+    }
+
+    /// Tell the other workers what neighbours this one learned from the wire.
+    fn share_neighbours(&mut self, redirect: &mut [MbufBurst<TX_BURST>], free: &mut MbufBurst<TX_BURST>) {
+        while let Some(share) = self.worker.take_neigh_share() {
+            for w in (0..self.redirect_to.len()).filter(|&w| self.redirect_to[w].is_some()) {
+                let Some(mut m) = self.pool.alloc() else {
+                    self.worker.stats().count_drop(DropReason::NoMbuf);
+                    return;
+                };
+                m.set_port(self.ports[usize::from(share.iface)].id());
+                let mut p = Pkt(m);
+                if !self.worker.write_neigh_share(&share, &mut p) {
+                    push_free(free, p.0);
+                    continue;
+                }
+                if let Err(m) = redirect[w].push(p.0) {
+                    push_free(free, m);
+                }
+            }
+        }
     }
 
     /// Packets the worker sends on its own: released after ARP, ARP requests; and ones to free.

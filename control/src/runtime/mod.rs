@@ -6,6 +6,7 @@
 //! gets N RX and N TX queues.
 
 mod lcore_loop;
+mod ports;
 
 pub use lcore_loop::LcoreJob;
 
@@ -18,8 +19,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
+use vsd_dataplane::steer::{Steering, DEFAULT_KEY};
 use vsd_dataplane::worker::Worker;
-use vsd_ffi::{ring, Eal, Mempool, Port, PortConf, RssConf};
+use vsd_ffi::{ring, Eal, Mbuf, Mempool};
 
 /// Mbuf data room: a 1500-byte MTU frame plus headroom for encapsulation (DPDK's default size).
 const MBUF_DATA_ROOM: u16 = 2048 + 128;
@@ -46,6 +48,17 @@ pub struct Signals {
 
 /// Depth of each worker's command and reply rings; commands are rare and small.
 const CONTROL_RING: u32 = 256;
+/// Depth of each redirect ring: several bursts, so a briefly busy owner drops nothing.
+const REDIRECT_RING: u32 = 1024;
+
+/// The owner function for `workers` cores: the steering prefix is the coarsest persistence
+/// netmask in use, so that a persistence netmask's clients all meet on one core.
+fn steering_for(cfg: &Config, workers: u16) -> Steering {
+    let persist = cfg.services.iter().filter_map(|s| s.persistence.as_ref());
+    let v4 = persist.clone().map(|p| p.netmask).min().unwrap_or(32);
+    let v6 = persist.map(|p| p.netmask6).min().unwrap_or(128);
+    Steering::new(workers, v4, v6, DEFAULT_KEY)
+}
 
 /// Run vsd until a stop signal.
 pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> {
@@ -69,44 +82,56 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
     let nq = lcores.len() as u16;
     let pool = Mempool::pktmbuf("vsd_mbufs", cfg.dpdk.mbufs, MEMPOOL_CACHE, MBUF_DATA_ROOM, None)?;
 
+    let steering = Arc::new(steering_for(cfg, nq));
     let mut ports = Vec::new();
     let mut macs = Vec::new();
+    let mut rx_queues = Vec::new();
+    let mut modes = Vec::new();
     for ifc in &cfg.interfaces {
-        let port = Port::by_name(ifc.device())?;
-        let conf = PortConf {
-            rx_queues: nq,
-            tx_queues: nq,
-            rx_desc: cfg.dpdk.rx_desc,
-            tx_desc: cfg.dpdk.tx_desc,
-            rss: (nq > 1).then_some(RssConf { hf: vsd_ffi::ethdev::rss::IP, key: None }),
-            mtu: ifc.mtu,
-            ..PortConf::default()
-        };
-        port.configure(&conf, &pool)?;
-        port.start()?;
-        if let Err(e) = port.promiscuous(true) {
-            eprintln!("vsd: interface {}: promiscuous mode not available ({e}); continuing", ifc.name);
-        }
-        let mac = port.mac_addr()?;
+        let open = ports::open(cfg, ifc, nq, &steering, &pool)?;
         eprintln!(
-            "vsd: interface {} on port {} ({}), MAC {}, {} queue(s)",
+            "vsd: interface {} on port {} ({}), MAC {}, {} RX queue(s), steering: {}",
             ifc.name,
-            port.id(),
+            open.port.id(),
             ifc.device(),
-            mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"),
-            nq
+            open.mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"),
+            open.rx_queues,
+            open.mode
         );
-        ports.push(port);
-        macs.push(mac);
+        ports.push(open.port);
+        macs.push(open.mac);
+        rx_queues.push(open.rx_queues);
+        modes.push(open.mode);
+    }
+    // DPDK port id -> interface index, for packets that come back over a redirect ring.
+    let mut port_iface = vec![u16::MAX; 1 + ports.iter().map(|p| usize::from(p.id())).max().unwrap_or(0)];
+    for (i, p) in ports.iter().enumerate() {
+        port_iface[usize::from(p.id())] = i as u16;
     }
     let snap = crate::snapshot::build(cfg, &macs, 1).map_err(RuntimeError::Config)?;
     let tsc_per_ms = (eal.tsc_hz() / 1000).max(1);
 
-    let mut report =
-        Report::new(snap.clone(), ports.clone(), cfg.interfaces.iter().map(|i| i.name.clone()).collect());
+    let mut report = Report::new(
+        snap.clone(),
+        ports.clone(),
+        cfg.interfaces.iter().zip(&modes).map(|(i, m)| (i.name.clone(), m.to_string())).collect(),
+    );
+    // One SPSC redirect ring per ordered pair of workers: ring[i][j] carries i's packets to j.
+    let n = lcores.len();
+    let mut to: Vec<Vec<Option<ring::Producer<Mbuf, ring::Single>>>> =
+        (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+    let mut from: Vec<Vec<ring::Consumer<Mbuf, ring::Single>>> = (0..n).map(|_| Vec::new()).collect();
+    for i in 0..n {
+        for j in (0..n).filter(|&j| j != i) {
+            let (p, c) = ring::spsc(&format!("vsd_rd{i}_{j}"), REDIRECT_RING)?;
+            to[i][j] = Some(p);
+            from[j].push(c);
+        }
+    }
     let mut handles = Vec::new();
-    for (i, lcore) in lcores.iter().enumerate() {
-        let worker: Worker<Pkt> = Worker::new(i as u16, snap.clone());
+    for (i, (lcore, (redirect_to, redirect_from))) in lcores.iter().zip(to.into_iter().zip(from)).enumerate()
+    {
+        let worker: Worker<Pkt> = Worker::new(i as u16, snap.clone()).with_steering(steering.clone());
         report.add_worker(worker.stats(), worker.dest_stats());
         let (cmd_tx, cmd_rx) = ring::spsc(&format!("vsd_cmd{i}"), CONTROL_RING)?;
         let (reply_tx, reply_rx) = ring::spsc(&format!("vsd_reply{i}"), CONTROL_RING)?;
@@ -119,6 +144,10 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
             stop: stop.clone(),
             commands: cmd_rx,
             replies: reply_tx,
+            polls: rx_queues.iter().map(|&q| (i as u16) < q).collect(),
+            redirect_to,
+            redirect_from,
+            port_iface: port_iface.clone(),
             tsc_per_ms,
         };
         eal.launch(*lcore, move || job.run())?;

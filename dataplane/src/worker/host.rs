@@ -25,19 +25,23 @@ const DEFAULT_TTL: u8 = 64;
 const MIN_FRAME: usize = 60;
 
 impl<B: PacketBuf> Worker<B> {
-    pub(super) fn arp(&mut self, now: Instant, iface: IfIndex, p: &Parsed, buf: &mut [u8]) -> Verdict {
+    pub(super) fn arp(&mut self, now: Instant, iface: IfIndex, p: &Parsed, buf: &mut [u8], from_wire: bool) -> Verdict {
         let Ok(pkt) = ArpPacket::new_checked(&buf[p.l3_off..]) else { return Verdict::Drop(DropReason::Arp) };
         let Ok(req) = ArpRepr::parse(&pkt) else { return Verdict::Drop(DropReason::Arp) };
         let sender = Addr::from_v4(req.sender_protocol_addr);
         let target = Addr::from_v4(req.target_protocol_addr);
         let ifc = &self.snap.ifaces[iface as usize];
         let for_us = ifc.has_addr(target) || self.snap.answers_arp_for_vip(target, iface);
+        let ours = EthernetAddress(ifc.mac);
         if self.snap.routes.is_connected(sender) && !ifc.has_addr(sender) {
             self.neigh.learn(now, iface, sender, req.sender_hardware_addr.0, for_us);
+            // Every worker resolves its own next hops: tell the others what the wire said.
+            if from_wire && for_us && self.steering.workers() > 1 {
+                self.share_neighbour(iface, sender, req.sender_hardware_addr.0);
+            }
         }
         match req.operation {
             ArpOperation::Request if for_us => {
-                let ours = EthernetAddress(ifc.mac);
                 let reply = ArpRepr {
                     operation: ArpOperation::Reply,
                     sender_hardware_addr: ours,

@@ -16,8 +16,10 @@
 mod control;
 mod forward;
 mod host;
+mod share;
 
 pub use control::{Command, Reply};
+pub use share::NeighShare;
 
 use crate::buf::PacketBuf;
 use crate::conn::{ConnTable, Expiry};
@@ -26,6 +28,7 @@ use crate::route::IfIndex;
 use crate::sched::{DestLoad, Scheduler};
 use crate::service::{DestId, Snapshot};
 use crate::stats::{DestStats, DropReason, WorkerStats};
+use crate::steer::Steering;
 use crate::time::Instant;
 use crate::wire::{ethertype, parse_frame, EthernetAddress, EthernetFrame, Parsed};
 use std::sync::Arc;
@@ -39,6 +42,8 @@ pub enum Action<B> {
     Free(B),
     /// The worker kept it (waiting for ARP).
     Held,
+    /// Another worker owns it: hand it over on the redirect ring to this worker.
+    Redirect(u16, B),
 }
 
 /// The outcome of one pipeline step on a packet that stays in its buffer.
@@ -75,6 +80,10 @@ pub struct Worker<B> {
     neigh: NeighCache<B>,
     stats: Arc<WorkerStats>,
     dest_stats: Arc<[DestStats]>,
+    /// The owner function shared by all workers.
+    steering: Arc<Steering>,
+    /// Neighbours learned from the wire, to pass on to the other workers.
+    neigh_shares: Vec<NeighShare>,
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -106,8 +115,16 @@ impl<B: PacketBuf> Worker<B> {
             neigh,
             stats: Arc::new(WorkerStats::default()),
             dest_stats,
+            steering: Arc::new(Steering::new(1, 32, 128, crate::steer::DEFAULT_KEY)),
+            neigh_shares: Vec::with_capacity(NEIGH_CAPACITY),
             snap,
         }
+    }
+
+    /// Make this worker one of `steering.workers()`: packets it does not own are redirected.
+    pub fn with_steering(mut self, steering: Arc<Steering>) -> Worker<B> {
+        self.steering = steering;
+        self
     }
 
     pub fn id(&self) -> u16 {
@@ -132,10 +149,22 @@ impl<B: PacketBuf> Worker<B> {
         &self.conns
     }
 
-    /// Run one received frame through the pipeline.
-    pub fn process(&mut self, now: Instant, iface: IfIndex, mut pkt: B) -> Action<B> {
-        self.stats.rx_packets.inc();
-        self.stats.rx_bytes.add(pkt.len() as u64);
+    /// Run one frame received from the wire through the pipeline (or hand it to its owner).
+    pub fn process(&mut self, now: Instant, iface: IfIndex, pkt: B) -> Action<B> {
+        self.run(now, iface, pkt, true)
+    }
+
+    /// Run a frame another worker redirected here: this worker owns it.
+    pub fn process_redirected(&mut self, now: Instant, iface: IfIndex, pkt: B) -> Action<B> {
+        self.stats.redirected_in.inc();
+        self.run(now, iface, pkt, false)
+    }
+
+    fn run(&mut self, now: Instant, iface: IfIndex, mut pkt: B, from_wire: bool) -> Action<B> {
+        if from_wire {
+            self.stats.rx_packets.inc();
+            self.stats.rx_bytes.add(pkt.len() as u64);
+        }
         let p = match parse_frame(pkt.as_ref()) {
             Ok(p) => p,
             Err(e) => {
@@ -143,7 +172,15 @@ impl<B: PacketBuf> Worker<B> {
                 return Action::Free(pkt);
             }
         };
-        let verdict = self.dispatch(now, iface, &p, pkt.as_mut());
+        if from_wire && self.steering.workers() > 1 {
+            let snap = &self.snap;
+            let owner = self.steering.owner_of(&p, pkt.as_ref(), |a| snap.is_vip(*a) || snap.local_iface(*a).is_some());
+            if let Some(o) = owner.filter(|o| *o != self.id) {
+                self.stats.redirected_out.inc();
+                return Action::Redirect(o, pkt);
+            }
+        }
+        let verdict = self.dispatch(now, iface, &p, pkt.as_mut(), from_wire);
         self.finish(now, verdict, pkt)
     }
 
@@ -177,7 +214,7 @@ impl<B: PacketBuf> Worker<B> {
         }
     }
 
-    fn dispatch(&mut self, now: Instant, iface: IfIndex, p: &Parsed, buf: &mut [u8]) -> Verdict {
+    fn dispatch(&mut self, now: Instant, iface: IfIndex, p: &Parsed, buf: &mut [u8], from_wire: bool) -> Verdict {
         let dst = EthernetFrame::new_unchecked(&*buf).dst_addr();
         let ours = EthernetAddress(self.snap.ifaces[iface as usize].mac);
         if dst != ours && !dst.is_broadcast() {
@@ -187,7 +224,7 @@ impl<B: PacketBuf> Worker<B> {
             return Verdict::Drop(DropReason::Vlan);
         }
         match p.ethertype {
-            ethertype::ARP => self.arp(now, iface, p, buf),
+            ethertype::ARP => self.arp(now, iface, p, buf, from_wire),
             ethertype::IPV4 if dst.is_broadcast() => Verdict::Drop(DropReason::NotForUs),
             ethertype::IPV4 => self.ipv4(now, iface, p, buf),
             ethertype::IPV6 => Verdict::Drop(DropReason::Ipv6),

@@ -425,3 +425,4 @@ fn unresolved_next_hop_gives_up_and_counts() {
 }
 
 mod persist;
+mod multicore;

@@ -1,0 +1,64 @@
+//! Passing learned neighbours between workers.
+//!
+//! Each worker keeps its own neighbour cache (no shared table, no lock), but an ARP answer reaches
+//! only the worker whose queue it lands on. That worker passes what it learned to every other
+//! worker as a synthetic ARP reply over the redirect rings; they learn it through the same ARP
+//! path as a frame from the wire, which also releases the packets they hold for that neighbour.
+
+use super::Worker;
+use crate::addr::Addr;
+use crate::buf::PacketBuf;
+use crate::route::IfIndex;
+use crate::wire::{ethernet, ethertype, ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame};
+
+/// A neighbour learned from the wire: `ip` is at `mac` on `iface`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NeighShare {
+    pub iface: IfIndex,
+    pub ip: Addr,
+    pub mac: [u8; 6],
+}
+
+/// Ethernet + ARP, padded to the Ethernet minimum.
+const SHARE_FRAME: usize = 60;
+
+impl<B: PacketBuf> Worker<B> {
+    pub(super) fn share_neighbour(&mut self, iface: IfIndex, ip: Addr, mac: [u8; 6]) {
+        if self.neigh_shares.len() < self.neigh_shares.capacity() {
+            self.neigh_shares.push(NeighShare { iface, ip, mac });
+        }
+    }
+
+    /// The next neighbour to pass on to the other workers.
+    pub fn take_neigh_share(&mut self) -> Option<NeighShare> {
+        self.neigh_shares.pop()
+    }
+
+    /// Write `share` into `buf` (a fresh, empty buffer) as an ARP reply from the neighbour to this
+    /// interface, for another worker's [`Worker::process_redirected`]. False if it cannot be built.
+    pub fn write_neigh_share(&self, share: &NeighShare, buf: &mut B) -> bool {
+        let ifc = &self.snap.ifaces[share.iface as usize];
+        let (Some(ours), Some(theirs)) = (ifc.source_for(share.ip).and_then(|a| a.v4()), share.ip.v4()) else {
+            return false;
+        };
+        let have = buf.len();
+        if have < SHARE_FRAME && !buf.append(SHARE_FRAME - have) {
+            return false;
+        }
+        let frame = buf.as_mut();
+        frame.fill(0);
+        let reply = ArpRepr {
+            operation: ArpOperation::Reply,
+            sender_hardware_addr: EthernetAddress(share.mac),
+            sender_protocol_addr: theirs,
+            target_hardware_addr: EthernetAddress(ifc.mac),
+            target_protocol_addr: ours,
+        };
+        reply.emit(&mut ArpPacket::new_unchecked(&mut frame[ethernet::HEADER_LEN..]));
+        let mut eth = EthernetFrame::new_unchecked(frame);
+        eth.set_dst_addr(EthernetAddress(ifc.mac));
+        eth.set_src_addr(EthernetAddress(share.mac));
+        eth.set_ethertype(ethertype::ARP);
+        true
+    }
+}
