@@ -30,6 +30,8 @@ mod wlc;
 mod wrr;
 
 #[cfg(test)]
+mod spread;
+#[cfg(test)]
 mod testutil;
 
 use core::fmt;
