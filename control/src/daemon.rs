@@ -81,19 +81,14 @@ impl Daemon {
         Ok(())
     }
 
-    /// Every worker's connection entries, with each worker's clock.
-    pub fn connections(&self) -> Result<Vec<(Instant, Conn)>, String> {
-        for w in &self.workers {
-            while w.replies.dequeue().is_some() {}
-        }
-        self.broadcast(Command::ListConns)?;
+    /// One reply from every worker, in worker order.
+    fn gather(&self) -> Result<Vec<Reply>, String> {
         let deadline = WallInstant::now() + REPLY_TIMEOUT;
         let mut out = Vec::new();
         for (i, w) in self.workers.iter().enumerate() {
             loop {
                 if let Some(reply) = w.replies.dequeue() {
-                    let Reply::Conns { now, conns, .. } = *reply;
-                    out.extend(conns.into_iter().map(|c| (now, c)));
+                    out.push(*reply);
                     break;
                 }
                 if WallInstant::now() > deadline {
@@ -103,6 +98,43 @@ impl Daemon {
             }
         }
         Ok(out)
+    }
+
+    /// Every worker's connection entries, with each worker's clock.
+    pub fn connections(&self) -> Result<Vec<(Instant, Conn)>, String> {
+        for w in &self.workers {
+            while w.replies.dequeue().is_some() {}
+        }
+        self.broadcast(Command::ListConns)?;
+        let mut out = Vec::new();
+        for reply in self.gather()? {
+            if let Reply::Conns { now, conns, .. } = reply {
+                out.extend(conns.into_iter().map(|c| (now, c)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Move every worker to `snap` and wait until each has let the old snapshot go; only then is
+    /// the old one dropped here (its last reference, so it is freed on the control thread).
+    fn switch_to(&mut self, snap: Arc<Snapshot>) -> Result<(), String> {
+        for w in &self.workers {
+            while w.replies.dequeue().is_some() {}
+        }
+        self.broadcast(Command::Switch(snap.clone()))?;
+        for reply in self.gather()? {
+            match reply {
+                Reply::Switched { epoch, .. } if epoch == snap.epoch => {}
+                Reply::Refused { worker, .. } => {
+                    return Err(format!("worker {worker} refused snapshot {} (layout changed)", snap.epoch))
+                }
+                other => return Err(format!("unexpected answer to a snapshot switch: {other:?}")),
+            }
+        }
+        let old = std::mem::replace(&mut self.snap, snap);
+        self.report.set_snapshot(self.snap.clone());
+        drop(old);
+        Ok(())
     }
 
     /// The dest id of real server `rs:rport` in the service at `vip:vport/proto`; without a port,
@@ -159,6 +191,25 @@ impl Daemon {
         let new = config::load(&self.path).map_err(|e| e.to_string())?;
         let plan = plan_reload(&self.cfg, &self.snap, &self.dests, &new)?;
         let n = plan.len();
+        let switched = if needs_switch(&self.cfg, &new) {
+            // The new snapshot keeps the running real-server positions (a removed server stays,
+            // absent), so that connections and templates keep their meaning.
+            let mut merged = new.clone();
+            for (s, svc) in merged.services.iter_mut().zip(&self.snap.services) {
+                s.real_servers = (svc.dests.start..svc.dests.end)
+                    .map(|d| {
+                        let x = &self.snap.dests[d as usize];
+                        config::RealServer { address: x.addr.to_ip(), port: x.port, weight: x.weight }
+                    })
+                    .collect();
+            }
+            let macs: Vec<[u8; 6]> = self.snap.ifaces.iter().map(|i| i.mac).collect();
+            let snap = crate::snapshot::build(&merged, &macs, self.snap.epoch + 1)?;
+            self.switch_to(snap)?;
+            true
+        } else {
+            false
+        };
         for (d, state) in &plan {
             let old = self.dests[*d as usize];
             if old.present != state.present {
@@ -170,7 +221,8 @@ impl Daemon {
             self.dests[*d as usize] = *state;
         }
         self.cfg = new;
-        Ok(format!("reloaded {}: {n} real server change(s)", self.path.display()))
+        let epoch = if switched { format!(", snapshot epoch {}", self.snap.epoch) } else { String::new() };
+        Ok(format!("reloaded {}: {n} real server change(s){epoch}", self.path.display()))
     }
 
     pub fn config(&self) -> &Config {
@@ -201,16 +253,10 @@ pub fn plan_reload(
     dests: &[DestState],
     new: &Config,
 ) -> Result<Vec<(DestId, DestState)>, String> {
-    let strip = |c: &Config| {
-        let mut c = c.clone();
-        for s in &mut c.services {
-            s.real_servers.clear();
-        }
-        c
-    };
-    if strip(running) != strip(new) {
-        return Err("reload: this version applies only real-server weights and removals live; \
-                    other changes (services, interfaces, routes, global settings) need a restart"
+    if structure(running) != structure(new) {
+        return Err("reload: this version applies real-server weights and removals, timeouts, \
+                    persistence settings, schedulers and the expire_* switches live; other changes \
+                    (adding services or servers, interfaces, routes, dpdk, workers) need a restart"
             .into());
     }
     let mut plan = Vec::new();
@@ -244,4 +290,40 @@ pub fn plan_reload(
         }
     }
     Ok(plan)
+}
+
+/// The part of a config a live reload cannot change: everything but real servers and the settings
+/// a snapshot switch applies.
+fn structure(c: &Config) -> Config {
+    let mut c = switchable_cleared(c);
+    for s in &mut c.services {
+        s.real_servers.clear();
+    }
+    c
+}
+
+/// `c` with the settings a snapshot switch can change set to fixed values.
+fn switchable_cleared(c: &Config) -> Config {
+    let mut c = c.clone();
+    c.timeouts = Default::default();
+    c.expire_nodest_conn = false;
+    c.expire_quiescent_template = false;
+    for s in &mut c.services {
+        s.persistence = None;
+        s.scheduler = Default::default();
+        s.one_packet = false;
+    }
+    c
+}
+
+/// Whether `new` changes settings that live in the snapshot (not just real servers).
+fn needs_switch(running: &Config, new: &Config) -> bool {
+    let servers_cleared = |c: &Config| {
+        let mut c = c.clone();
+        for s in &mut c.services {
+            s.real_servers.clear();
+        }
+        c
+    };
+    servers_cleared(running) != servers_cleared(new)
 }

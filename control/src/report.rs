@@ -40,6 +40,11 @@ impl Report {
         Report { snap, ports, port_names, workers: Vec::new(), dests: Vec::new(), started: Instant::now() }
     }
 
+    /// The snapshot the listings describe, after a switch.
+    pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) {
+        self.snap = snap;
+    }
+
     pub fn add_worker(&mut self, w: Arc<WorkerStats>, d: Arc<[DestStats]>) {
         self.workers.push(w);
         self.dests.push(d);

@@ -71,4 +71,17 @@ for _ in $(seq 50); do grep -q "198.19.0.22" <<<"$(vsadm -L -n)" && break; sleep
 check "SIGHUP reload brings the server back with its weights" \
     bash -c "grep -q '198.19.0.22:0 .* Route  *1 ' <<<'$(vsadm -L -n)' && grep -q '198.19.0.21:0 .* Route  *1 ' <<<'$(vsadm -L -n)'"
 
+# Settings that live in the snapshot (timeouts, scheduler) switch every worker to a new epoch;
+# connections and templates survive it.
+declare -a before
+for i in $(seq 0 11); do before[$i]=$(who "$i"); done
+{ render | sed 's/scheduler: rr/scheduler: wrr/'; echo "timeouts: { tcp: 600s, tcp_fin: 30s, udp: 60s }"; } >"$CFG"
+out=$(vsadm reload)
+echo "$out"
+check "a reload of timeouts and scheduler switches the workers to snapshot epoch 2" grep -q "epoch 2" <<<"$out"
+check "--timeout shows the new timeouts" test "$(vsadm --timeout)" = "Timeout (tcp tcpfin udp): 600 30 60"
+check "-L -n shows the new scheduler" grep -q "^TCP  198.18.0.105:0 wrr persistent 300" <<<"$(vsadm -L -n)"
+kept=0; for i in $(seq 0 11); do [ "$(who "$i")" = "${before[$i]}" ] && kept=$((kept + 1)); done
+check "every client kept its server across the snapshot switch" test "$kept" -eq 12
+
 e2e_summary

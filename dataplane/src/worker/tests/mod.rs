@@ -426,3 +426,4 @@ fn unresolved_next_hop_gives_up_and_counts() {
 
 mod persist;
 mod multicore;
+mod control;
