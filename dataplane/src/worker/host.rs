@@ -96,12 +96,6 @@ impl<B: PacketBuf> Worker<B> {
         let req = self.neigh.take_request()?;
         let ifc = &self.snap.ifaces[req.iface as usize];
         let src = ifc.source_for(req.target)?.v4()?;
-        let have = buf.len();
-        if have < MIN_FRAME && !buf.append(MIN_FRAME - have) {
-            return None;
-        }
-        let frame = buf.as_mut();
-        frame.fill(0);
         let repr = ArpRepr {
             operation: ArpOperation::Request,
             sender_hardware_addr: EthernetAddress(ifc.mac),
@@ -109,12 +103,27 @@ impl<B: PacketBuf> Worker<B> {
             target_hardware_addr: EthernetAddress([0; 6]),
             target_protocol_addr: req.target.v4_octets(),
         };
-        repr.emit(&mut ArpPacket::new_unchecked(&mut frame[ethernet::HEADER_LEN..]));
-        let mut eth = EthernetFrame::new_unchecked(frame);
-        eth.set_dst_addr(EthernetAddress::BROADCAST);
-        eth.set_src_addr(EthernetAddress(ifc.mac));
-        eth.set_ethertype(ethertype::ARP);
+        if !write_arp_frame(buf, &repr, EthernetAddress::BROADCAST) {
+            return None;
+        }
         self.stats.arp_requests.inc();
         Some(req.iface)
     }
+}
+
+/// Fill `buf` (fresh and empty) with an ARP frame saying `repr`, from its sender's MAC to `to`,
+/// padded to the Ethernet minimum. False if the buffer has no room.
+pub(super) fn write_arp_frame<B: PacketBuf>(buf: &mut B, repr: &ArpRepr, to: EthernetAddress) -> bool {
+    let have = buf.len();
+    if have < MIN_FRAME && !buf.append(MIN_FRAME - have) {
+        return false;
+    }
+    let frame = buf.as_mut();
+    frame.fill(0);
+    repr.emit(&mut ArpPacket::new_unchecked(&mut frame[ethernet::HEADER_LEN..]));
+    let mut eth = EthernetFrame::new_unchecked(frame);
+    eth.set_dst_addr(to);
+    eth.set_src_addr(repr.sender_hardware_addr);
+    eth.set_ethertype(ethertype::ARP);
+    true
 }

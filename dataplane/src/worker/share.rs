@@ -5,11 +5,12 @@
 //! worker as a synthetic ARP reply over the redirect rings; they learn it through the same ARP
 //! path as a frame from the wire, which also releases the packets they hold for that neighbour.
 
+use super::host::write_arp_frame;
 use super::Worker;
 use crate::addr::Addr;
 use crate::buf::PacketBuf;
 use crate::route::IfIndex;
-use crate::wire::{ethernet, ethertype, ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame};
+use crate::wire::{ArpOperation, ArpRepr, EthernetAddress};
 
 /// A neighbour learned from the wire: `ip` is at `mac` on `iface`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,9 +19,6 @@ pub struct NeighShare {
     pub ip: Addr,
     pub mac: [u8; 6],
 }
-
-/// Ethernet + ARP, padded to the Ethernet minimum.
-const SHARE_FRAME: usize = 60;
 
 impl<B: PacketBuf> Worker<B> {
     pub(super) fn share_neighbour(&mut self, iface: IfIndex, ip: Addr, mac: [u8; 6]) {
@@ -41,12 +39,6 @@ impl<B: PacketBuf> Worker<B> {
         let (Some(ours), Some(theirs)) = (ifc.source_for(share.ip).and_then(|a| a.v4()), share.ip.v4()) else {
             return false;
         };
-        let have = buf.len();
-        if have < SHARE_FRAME && !buf.append(SHARE_FRAME - have) {
-            return false;
-        }
-        let frame = buf.as_mut();
-        frame.fill(0);
         let reply = ArpRepr {
             operation: ArpOperation::Reply,
             sender_hardware_addr: EthernetAddress(share.mac),
@@ -54,11 +46,6 @@ impl<B: PacketBuf> Worker<B> {
             target_hardware_addr: EthernetAddress(ifc.mac),
             target_protocol_addr: ours,
         };
-        reply.emit(&mut ArpPacket::new_unchecked(&mut frame[ethernet::HEADER_LEN..]));
-        let mut eth = EthernetFrame::new_unchecked(frame);
-        eth.set_dst_addr(EthernetAddress(ifc.mac));
-        eth.set_src_addr(EthernetAddress(share.mac));
-        eth.set_ethertype(ethertype::ARP);
-        true
+        write_arp_frame(buf, &reply, EthernetAddress(ifc.mac))
     }
 }
