@@ -20,9 +20,9 @@ pub const RETA_SIZE: usize = 128;
 /// The Toeplitz key of Microsoft's RSS specification, the default of most NICs. Any 40-byte key
 /// works, as long as hardware and software use the same one.
 pub const DEFAULT_KEY: [u8; 40] = [
-    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0, 0xca,
-    0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b,
-    0xbe, 0xac, 0x01, 0xfa,
+    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0,
+    0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42,
+    0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
 ];
 
 /// The owner function of one deployment: identical on every worker.
@@ -106,10 +106,7 @@ impl Steering {
         }
         let client = match p.l4 {
             // An ICMP error belongs to the connection of the datagram it quotes.
-            L4::Icmp { ty: 3 | 11 | 12, .. } => match quoted_client(p, frame, &is_local) {
-                Some(c) => c,
-                None => return None,
-            },
+            L4::Icmp { ty: 3 | 11 | 12, .. } => quoted_client(p, frame, &is_local)?,
             _ if is_local(&p.dst) => p.src,
             _ => p.dst,
         };
@@ -168,7 +165,9 @@ mod tests {
     /// Toeplitz over arbitrary bytes, straight from the key windows (the reference for the table).
     fn reference(bytes: &[u8]) -> u32 {
         bytes.iter().enumerate().fold(0u32, |h, (i, b)| {
-            (0..8).filter(|bit| b & (0x80 >> bit) != 0).fold(h, |h, bit| h ^ window(&DEFAULT_KEY, i * 8 + bit))
+            (0..8)
+                .filter(|bit| b & (0x80 >> bit) != 0)
+                .fold(h, |h, bit| h ^ window(&DEFAULT_KEY, i * 8 + bit))
         })
     }
 
@@ -215,8 +214,18 @@ mod tests {
         let local = |x: &Addr| *x == vip;
         for c in 0..50u8 {
             let client = [198, 18, 1, c];
-            let inbound = craft::ethernet([2; 6], [4; 6], 0x0800, &craft::tcp_v4(client, [198, 18, 0, 100], 40000, 80, 2, b""));
-            let reply = craft::ethernet([2; 6], [4; 6], 0x0800, &craft::tcp_v4([198, 19, 0, 11], client, 8080, 40000, 0x12, b""));
+            let inbound = craft::ethernet(
+                [2; 6],
+                [4; 6],
+                0x0800,
+                &craft::tcp_v4(client, [198, 18, 0, 100], 40000, 80, 2, b""),
+            );
+            let reply = craft::ethernet(
+                [2; 6],
+                [4; 6],
+                0x0800,
+                &craft::tcp_v4([198, 19, 0, 11], client, 8080, 40000, 0x12, b""),
+            );
             let pi = crate::wire::parse_frame(&inbound).unwrap();
             let pr = crate::wire::parse_frame(&reply).unwrap();
             assert_eq!(s.owner_of(&pi, &inbound, local), s.owner_of(&pr, &reply, local));
