@@ -9,6 +9,7 @@ pub mod addr;
 pub mod buf;
 pub mod conn;
 pub mod craft;
+pub mod ftp;
 pub mod neigh;
 pub mod pcap;
 pub mod route;

@@ -210,3 +210,34 @@ CONF
     ip netns exec "$(ns "$name")" vsftpd "$conf" &
     E2E_PIDS+=($!)
 }
+
+# add_ftp_nat_backend NAME DIR: vsftpd in NAT backend NAME's namespace, anonymous and read-only,
+# serving DIR in both modes: passive on data ports 30000-30099, announcing its own address (vsd's
+# FTP helper rewrites it to the VIP), and active from port 20 (where vsd's helper expects the
+# server's data connection, RFC 959's L-1).
+add_ftp_nat_backend() {
+    local name=$1 root=$2 conf=$E2E_TMP/vsftpd-nat-$1.conf
+    mkdir -p "$E2E_TMP/vsftpd-empty"
+    chmod 755 "$E2E_TMP/vsftpd-empty"
+    cat >"$conf" <<CONF
+listen=YES
+listen_ipv6=NO
+background=NO
+anonymous_enable=YES
+no_anon_password=YES
+anon_root=$root
+local_enable=NO
+write_enable=NO
+pasv_enable=YES
+pasv_min_port=30000
+pasv_max_port=30099
+port_enable=YES
+connect_from_port_20=YES
+secure_chroot_dir=$E2E_TMP/vsftpd-empty
+seccomp_sandbox=NO
+xferlog_enable=YES
+vsftpd_log_file=$E2E_TMP/vsftpd-$name.log
+CONF
+    ip netns exec "$(ns "$name")" vsftpd "$conf" &
+    E2E_PIDS+=($!)
+}

@@ -6,6 +6,10 @@
 //! re-addressed to the real server's MAC, which must be on a connected segment, and the server,
 //! holding the VIP on a loopback, answers the client directly. Checksums are updated incrementally
 //! (RFC 1624), never recomputed over the payload.
+//!
+//! FTP control connections of NAT services (vport 21) additionally pass through the FTP helper
+//! ([`crate::ftp`]) before their rewrite; the only packets whose payload changes are the server's
+//! 227 replies, which [`Worker::ftp_splice`] finishes once the buffer can be resized.
 
 use super::{Verdict, Worker};
 use crate::addr::{Addr, FlowKey, Proto};
@@ -13,9 +17,10 @@ use crate::buf::PacketBuf;
 use crate::conn::{
     tcp_state, Conn, ConnId, ConnState, Dir, Fwd, InsertError, StateDir, TcpFlagsLite, F_TEMPLATE,
 };
+use crate::ftp::Control;
 use crate::route::IfIndex;
 use crate::sched::DestLoad;
-use crate::service::{Persistence, ServiceId};
+use crate::service::{Persistence, ServiceId, FTP_PORT};
 use crate::stats::{DestStats, DropReason};
 use crate::time::Instant;
 use crate::wire::{ip_proto, Ipv4Packet, Parsed, TcpFlags, TcpPacket, UdpPacket, L4};
@@ -69,13 +74,32 @@ impl<B: PacketBuf> Worker<B> {
                     | ConnState::CloseWait
             );
             let reused = dir == Dir::In && syn_only && closing;
-            if !(removed || reused) {
+            // An entry that controls others (an FTP control connection with live data
+            // connections) is neither replaced nor dropped before them; LVS does not reschedule
+            // it either (`ip_vs_in`, `n_control`).
+            let controls = c.controlled > 0;
+            if !removed && (!reused || controls) {
                 return self.forward(now, id, dir, p, buf, flags);
+            }
+            if controls {
+                return Verdict::Drop(DropReason::DestRemoved);
             }
             // The old entry goes (reused port, or `expire_nodest_conn`); the packet may start anew.
             self.drop_conn(id);
             if dir == Dir::Out {
                 return Verdict::Drop(DropReason::DestRemoved);
+            }
+        }
+        // A passive FTP data connection announced on a control connection goes where it was
+        // announced, whatever the service lookup would say.
+        if syn_only {
+            if let Some(conn) = self.ftp.expected(now, &key, &self.conns, &self.snap.timeouts) {
+                if self.loads[conn.dest as usize].available {
+                    return match self.insert_conn(conn) {
+                        Ok(id) => self.forward(now, id, Dir::In, p, buf, flags),
+                        Err(r) => Verdict::Drop(r),
+                    };
+                }
             }
         }
         let Some(svc) = self.snap.service_for(proto, p.dst, dport) else {
@@ -195,7 +219,7 @@ impl<B: PacketBuf> Worker<B> {
         let s = &self.snap.services[svc as usize];
         let d = &self.snap.dests[dest];
         let state = if key.proto == Proto::Tcp { ConnState::None } else { ConnState::Udp };
-        let conn = Conn {
+        self.insert_conn(Conn {
             proto: key.proto,
             fwd: s.fwd,
             state,
@@ -210,8 +234,17 @@ impl<B: PacketBuf> Worker<B> {
             expires: now + self.snap.timeouts.for_state(state),
             controller,
             ..Conn::EMPTY
-        };
+        })
+    }
+
+    /// Insert a new (not yet active) connection entry and count it on its server.
+    fn insert_conn(&mut self, conn: Conn) -> Result<ConnId, DropReason> {
         let id = self.conns.insert(conn).map_err(table_error)?;
+        if conn.vport == FTP_PORT {
+            // The id may have served an earlier control connection: its FTP state is not ours.
+            self.ftp.forget(id);
+        }
+        let dest = conn.dest as usize;
         self.loads[dest].inactive += 1;
         let ds = &self.dest_stats[dest];
         ds.conns.inc();
@@ -223,7 +256,58 @@ impl<B: PacketBuf> Worker<B> {
     /// Remove a connection now and release its share of its server's load.
     fn drop_conn(&mut self, id: ConnId) {
         let old = self.conns.remove(id);
+        self.ftp.forget(id);
         unaccount(&mut self.loads, &self.dest_stats, &old);
+    }
+
+    /// Hand a packet of a NAT FTP control connection to the helper, before the NAT rewrite. A
+    /// client's PORT/EPRT gives the entry of the server's active data connection to create.
+    #[allow(clippy::too_many_arguments)]
+    fn ftp_control(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        c: &Conn,
+        state: ConnState,
+        dir: Dir,
+        p: &Parsed,
+        buf: &mut [u8],
+    ) {
+        if c.proto != Proto::Tcp
+            || !c.client.is_v4()
+            || !self.snap.services[c.service as usize].ports.contains(&FTP_PORT)
+        {
+            return;
+        }
+        let ctl = Control { id, conn: c, established: state == ConnState::Established };
+        match dir {
+            Dir::In => {
+                if let Some(data) = self.ftp.from_client(now, &ctl, p, buf, &self.snap.timeouts) {
+                    // Refused only when it exists already (a repeated PORT) or the table is full,
+                    // which costs the data connection and nothing else.
+                    let _ = self.insert_conn(data);
+                }
+            }
+            Dir::Out => self.ftp.from_server(now, &ctl, p, buf, &self.snap.timeouts, &self.conns),
+        }
+    }
+
+    /// Finish a rewrite the FTP helper planned on this packet (a 227 reply that changes length
+    /// needs the buffer, not the slice the pipeline saw). Runs after the pipeline, before the
+    /// packet is routed or held.
+    #[inline]
+    pub(super) fn ftp_splice(&mut self, verdict: Verdict, pkt: &mut B) -> Verdict {
+        if !self.ftp.has_pending() {
+            return verdict;
+        }
+        let forwarded = matches!(verdict, Verdict::Route { .. } | Verdict::Tx(_));
+        match self.ftp.finish(pkt, forwarded) {
+            Ok(()) => verdict,
+            // A buffer without tailroom (or, never in practice, a frame that is not the one
+            // planned on): drop, and let the server retransmit (LVS drops a reply it fails to
+            // mangle, too).
+            Err(_) => Verdict::Drop(DropReason::NoMbuf),
+        }
     }
 
     /// Track state, count, rewrite and hand the packet to routing.
@@ -281,12 +365,18 @@ impl<B: PacketBuf> Worker<B> {
                 if !decrement_ttl(buf, p) {
                     return Verdict::Drop(DropReason::TtlExceeded);
                 }
+                if c.vport == FTP_PORT {
+                    self.ftp_control(now, id, &c, state, dir, p, buf);
+                }
                 rewrite_dst(buf, p, c.vip, c.rs, c.rport);
                 Verdict::Route { to: c.rs, on_link: false }
             }
             (Fwd::Nat, Dir::Out) => {
                 if !decrement_ttl(buf, p) {
                     return Verdict::Drop(DropReason::TtlExceeded);
+                }
+                if c.vport == FTP_PORT {
+                    self.ftp_control(now, id, &c, state, dir, p, buf);
                 }
                 rewrite_src(buf, p, c.rs, c.vip, c.vport);
                 Verdict::Route { to: c.client, on_link: false }

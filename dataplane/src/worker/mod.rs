@@ -73,6 +73,8 @@ pub struct Worker<B> {
     id: u16,
     snap: Arc<Snapshot>,
     conns: ConnTable,
+    /// FTP helper state of this core's NAT control connections ([`crate::ftp`]).
+    ftp: crate::ftp::FtpHelper,
     /// One scheduler per service, indexed like `snap.services`.
     scheds: Vec<Scheduler>,
     /// This core's view of each real server's load, indexed like `snap.dests`.
@@ -110,6 +112,7 @@ impl<B: PacketBuf> Worker<B> {
         Worker {
             id,
             conns: ConnTable::new(snap.conn_capacity),
+            ftp: crate::ftp::FtpHelper::new(snap.conn_capacity),
             scheds,
             loads,
             neigh,
@@ -174,13 +177,16 @@ impl<B: PacketBuf> Worker<B> {
         };
         if from_wire && self.steering.workers() > 1 {
             let snap = &self.snap;
-            let owner = self.steering.owner_of(&p, pkt.as_ref(), |a| snap.is_vip(*a) || snap.local_iface(*a).is_some());
+            let owner = self
+                .steering
+                .owner_of(&p, pkt.as_ref(), |a| snap.is_vip(*a) || snap.local_iface(*a).is_some());
             if let Some(o) = owner.filter(|o| *o != self.id) {
                 self.stats.redirected_out.inc();
                 return Action::Redirect(o, pkt);
             }
         }
         let verdict = self.dispatch(now, iface, &p, pkt.as_mut(), from_wire);
+        let verdict = self.ftp_splice(verdict, &mut pkt);
         self.finish(now, verdict, pkt)
     }
 
@@ -214,7 +220,14 @@ impl<B: PacketBuf> Worker<B> {
         }
     }
 
-    fn dispatch(&mut self, now: Instant, iface: IfIndex, p: &Parsed, buf: &mut [u8], from_wire: bool) -> Verdict {
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        iface: IfIndex,
+        p: &Parsed,
+        buf: &mut [u8],
+        from_wire: bool,
+    ) -> Verdict {
         let dst = EthernetFrame::new_unchecked(&*buf).dst_addr();
         let ours = EthernetAddress(self.snap.ifaces[iface as usize].mac);
         if dst != ours && !dst.is_broadcast() {
@@ -236,8 +249,9 @@ impl<B: PacketBuf> Worker<B> {
     pub fn poll_timers(&mut self, now: Instant) {
         let Worker { conns, loads, dest_stats, stats, .. } = self;
         conns.expire(now, EXPIRE_BUDGET, |_, c| {
-            // A template never expires while it still controls connections (LVS re-arms it).
-            if c.is_template() && c.controlled > 0 {
+            // An entry never expires while it still controls connections (LVS re-arms it): a
+            // template, or an FTP control connection with live data connections.
+            if c.controlled > 0 {
                 return Expiry::Rearm(now + TEMPLATE_REARM);
             }
             forward::unaccount(loads, dest_stats, c);
