@@ -121,10 +121,10 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
     let mut to: Vec<Vec<Option<ring::Producer<Mbuf, ring::Single>>>> =
         (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
     let mut from: Vec<Vec<ring::Consumer<Mbuf, ring::Single>>> = (0..n).map(|_| Vec::new()).collect();
-    for i in 0..n {
+    for (i, row) in to.iter_mut().enumerate() {
         for j in (0..n).filter(|&j| j != i) {
             let (p, c) = ring::spsc(&format!("vsd_rd{i}_{j}"), REDIRECT_RING)?;
-            to[i][j] = Some(p);
+            row[j] = Some(p);
             from[j].push(c);
         }
     }
