@@ -25,7 +25,14 @@ const DEFAULT_TTL: u8 = 64;
 const MIN_FRAME: usize = 60;
 
 impl<B: PacketBuf> Worker<B> {
-    pub(super) fn arp(&mut self, now: Instant, iface: IfIndex, p: &Parsed, buf: &mut [u8], from_wire: bool) -> Verdict {
+    pub(super) fn arp(
+        &mut self,
+        now: Instant,
+        iface: IfIndex,
+        p: &Parsed,
+        buf: &mut [u8],
+        from_wire: bool,
+    ) -> Verdict {
         let Ok(pkt) = ArpPacket::new_checked(&buf[p.l3_off..]) else { return Verdict::Drop(DropReason::Arp) };
         let Ok(req) = ArpRepr::parse(&pkt) else { return Verdict::Drop(DropReason::Arp) };
         let sender = Addr::from_v4(req.sender_protocol_addr);

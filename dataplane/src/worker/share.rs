@@ -36,7 +36,8 @@ impl<B: PacketBuf> Worker<B> {
     /// interface, for another worker's [`Worker::process_redirected`]. False if it cannot be built.
     pub fn write_neigh_share(&self, share: &NeighShare, buf: &mut B) -> bool {
         let ifc = &self.snap.ifaces[share.iface as usize];
-        let (Some(ours), Some(theirs)) = (ifc.source_for(share.ip).and_then(|a| a.v4()), share.ip.v4()) else {
+        let (Some(ours), Some(theirs)) = (ifc.source_for(share.ip).and_then(|a| a.v4()), share.ip.v4())
+        else {
             return false;
         };
         let reply = ArpRepr {

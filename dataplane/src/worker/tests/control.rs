@@ -28,7 +28,15 @@ fn lists_edits_and_switches_snapshots() {
     // Same layout, another scheduler and epoch: adopted; the connections stay.
     let old = r.w.snapshot().clone();
     let services = old.services.iter().map(|s| Service { sched: SchedKind::Wlc, ..s.clone() }).collect();
-    let next = Snapshot::new(2, old.ifaces.clone(), old.routes.clone(), services, old.dests.clone(), old.timeouts, 1024);
+    let next = Snapshot::new(
+        2,
+        old.ifaces.clone(),
+        old.routes.clone(),
+        services,
+        old.dests.clone(),
+        old.timeouts,
+        1024,
+    );
     let reply = r.w.handle(r.now, Command::Switch(Arc::new(next)));
     assert_eq!(reply, Some(Reply::Switched { worker: 0, epoch: 2 }));
     assert_eq!(r.w.snapshot().epoch, 2);
@@ -41,6 +49,9 @@ fn lists_edits_and_switches_snapshots() {
     let mut services: Vec<Service> = old.services.clone();
     services.last_mut().unwrap().dests.end -= 1;
     let bad = Snapshot::new(3, old.ifaces.clone(), old.routes.clone(), services, dests, old.timeouts, 1024);
-    assert_eq!(r.w.handle(r.now, Command::Switch(Arc::new(bad))), Some(Reply::Refused { worker: 0, epoch: 3 }));
+    assert_eq!(
+        r.w.handle(r.now, Command::Switch(Arc::new(bad))),
+        Some(Reply::Refused { worker: 0, epoch: 3 })
+    );
     assert_eq!(r.w.snapshot().epoch, 2);
 }

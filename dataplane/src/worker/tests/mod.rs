@@ -424,6 +424,6 @@ fn unresolved_next_hop_gives_up_and_counts() {
     assert_eq!(r.w.stats().arp_requests.get(), u64::from(crate::neigh::MAX_PROBES));
 }
 
-mod persist;
-mod multicore;
 mod control;
+mod multicore;
+mod persist;

@@ -14,7 +14,13 @@ fn pair() -> (Worker<VecBuf>, Worker<VecBuf>, Arc<Steering>) {
 }
 
 /// Deliver `frame` to worker `first` as if it came from the wire, following a redirect.
-fn deliver(ws: &mut [Worker<VecBuf>; 2], first: usize, now: Instant, iface: u16, frame: &[u8]) -> (usize, Action<VecBuf>) {
+fn deliver(
+    ws: &mut [Worker<VecBuf>; 2],
+    first: usize,
+    now: Instant,
+    iface: u16,
+    frame: &[u8],
+) -> (usize, Action<VecBuf>) {
     match ws[first].process(now, iface, VecBuf::from_frame(frame)) {
         Action::Redirect(o, b) => {
             let o = usize::from(o);
