@@ -10,6 +10,7 @@ PKGS=(
     iproute2 ethtool iputils-ping procps   # namespaces, veths, checksum offload, ping for readiness
     curl python3              # real HTTP clients and backends in the end-to-end tests
     openssl vsftpd            # TLS affinity (s_server/s_client) and FTP backends in the end-to-end tests
+    prometheus                # promtool, to check the /metrics text in the end-to-end tests
 )
 
 missing=()
@@ -23,6 +24,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
     echo "install-deps: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # Test tools only: their packages must not start services (vsftpd, prometheus). Forbid service
+    # starts for the length of the install, as container images do, unless a policy exists already.
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+        trap 'rm -f "$policy"' EXIT
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

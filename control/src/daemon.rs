@@ -6,6 +6,7 @@
 //! addresses) and the dataplane's indices.
 
 use crate::config::{self, Config};
+use crate::health::Health;
 use crate::listing::{self, DestState, View};
 use crate::report::Report;
 use std::path::PathBuf;
@@ -50,7 +51,9 @@ pub struct Daemon {
     path: PathBuf,
     snap: Arc<Snapshot>,
     workers: Vec<WorkerHandle>,
+    /// What the workers have: the health board's effective state, as last sent.
     dests: Vec<DestState>,
+    health: Health,
     pub report: Report,
 }
 
@@ -63,7 +66,44 @@ impl Daemon {
         report: Report,
     ) -> Daemon {
         let dests = snap.dests.iter().map(|d| DestState { weight: d.weight, present: true }).collect();
-        Daemon { cfg, path, snap, workers, dests, report }
+        let health = Health::new(&cfg, &snap);
+        Daemon { cfg, path, snap, workers, dests, health, report }
+    }
+
+    /// Starts the health checks and sends workers the initial state (sorry servers waiting).
+    pub fn start_health(&mut self) -> Result<usize, String> {
+        let n = self.health.configure(&self.cfg, &self.snap).map_err(|e| format!("health checks: {e}"))?;
+        self.sync()?;
+        Ok(n)
+    }
+
+    /// Applies the health verdicts that have arrived; returns the transitions, for the log.
+    pub fn poll_health(&mut self) -> Result<Vec<String>, String> {
+        let lines = self.health.poll();
+        if !lines.is_empty() {
+            self.sync()?;
+        }
+        Ok(lines)
+    }
+
+    /// Admin and health state per destination (for listings and metrics).
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Sends workers the difference between the health board's effective state and theirs.
+    fn sync(&mut self) -> Result<(), String> {
+        for (d, want) in self.health.board.effective().into_iter().enumerate() {
+            let have = self.dests[d];
+            if have.present != want.present {
+                self.broadcast(Command::SetAvailable { dest: d as DestId, available: want.present })?;
+            }
+            if have.weight != want.weight {
+                self.broadcast(Command::SetWeight { dest: d as DestId, weight: want.weight })?;
+            }
+            self.dests[d] = want;
+        }
+        Ok(())
     }
 
     pub fn dests(&self) -> &[DestState] {
@@ -166,40 +206,42 @@ impl Daemon {
             return Err(format!("weight {weight} is out of range 0..={}", config::MAX_WEIGHT));
         }
         let d = self.find_dest(t)?;
-        if !self.dests[d as usize].present {
+        let state = self.health.board.admin(d);
+        if !state.present {
             return Err(format!("real server {} was removed", t.rs_text()));
         }
-        self.broadcast(Command::SetWeight { dest: d, weight })?;
-        self.dests[d as usize].weight = weight;
-        Ok(())
+        self.health.board.set_admin(d, DestState { weight, ..state });
+        self.sync()
     }
 
     /// Runtime edit (`vsadm -d ...`).
     pub fn delete_server(&mut self, t: &Target) -> Result<(), String> {
         let d = self.find_dest(t)?;
-        if !self.dests[d as usize].present {
+        let state = self.health.board.admin(d);
+        if !state.present {
             return Err(format!("real server {} was already removed", t.rs_text()));
         }
-        self.broadcast(Command::SetAvailable { dest: d, available: false })?;
-        self.dests[d as usize].present = false;
-        Ok(())
+        self.health.board.set_admin(d, DestState { present: false, ..state });
+        self.sync()
     }
 
     /// Re-read the config file and apply the difference. A file that fails validation, or asks for
     /// a change this version cannot apply live, changes nothing.
     pub fn reload(&mut self) -> Result<String, String> {
         let new = config::load(&self.path).map_err(|e| e.to_string())?;
-        let plan = plan_reload(&self.cfg, &self.snap, &self.dests, &new)?;
+        let plan = plan_reload(&self.cfg, &self.snap, &self.health.board.admin_states(), &new)?;
         let n = plan.len();
         let switched = if needs_switch(&self.cfg, &new) {
             // The new snapshot keeps the running real-server positions (a removed server stays,
             // absent), so that connections and templates keep their meaning.
             let mut merged = new.clone();
-            for (s, svc) in merged.services.iter_mut().zip(&self.snap.services) {
-                s.real_servers = (svc.dests.start..svc.dests.end)
+            let running = self.snap.services.iter().zip(&self.cfg.services);
+            for (s, (svc, running)) in merged.services.iter_mut().zip(running) {
+                s.real_servers = crate::snapshot::real_dests(running, svc)
                     .map(|d| {
                         let x = &self.snap.dests[d as usize];
-                        config::RealServer { address: x.addr.to_ip(), port: x.port, weight: x.weight }
+                        let (address, port, weight) = (x.addr.to_ip(), x.port, x.weight);
+                        config::RealServer { address, port, weight, health_check: None }
                     })
                     .collect();
             }
@@ -210,17 +252,15 @@ impl Daemon {
         } else {
             false
         };
+        // Admin state changes; a DOWN server keeps weight 0 until it is UP (crate::health::Board).
         for (d, state) in &plan {
-            let old = self.dests[*d as usize];
-            if old.present != state.present {
-                self.broadcast(Command::SetAvailable { dest: *d, available: state.present })?;
-            }
-            if state.present && old.weight != state.weight {
-                self.broadcast(Command::SetWeight { dest: *d, weight: state.weight })?;
-            }
-            self.dests[*d as usize] = *state;
+            self.health.board.set_admin(*d, *state);
         }
+        self.sync()?;
         self.cfg = new;
+        if let Err(e) = self.health.configure(&self.cfg, &self.snap) {
+            eprintln!("vsd: health: {e}");
+        }
         let epoch = if switched { format!(", snapshot epoch {}", self.snap.epoch) } else { String::new() };
         Ok(format!("reloaded {}: {n} real server change(s){epoch}", self.path.display()))
     }
@@ -261,7 +301,7 @@ pub fn plan_reload(
     }
     let mut plan = Vec::new();
     for (si, s) in new.services.iter().enumerate() {
-        let range = snap.services[si].dests.clone();
+        let range = crate::snapshot::real_dests(&running.services[si], &snap.services[si]);
         for rs in &s.real_servers {
             if !range.clone().any(|d| {
                 let x = &snap.dests[d as usize];
@@ -298,6 +338,9 @@ fn structure(c: &Config) -> Config {
     let mut c = switchable_cleared(c);
     for s in &mut c.services {
         s.real_servers.clear();
+        // Checks are replaced live (crate::health); the sorry server's place is in the snapshot.
+        s.health_check = None;
+        s.inhibit_on_failure = true;
     }
     c
 }

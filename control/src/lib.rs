@@ -4,7 +4,9 @@
 pub mod admin;
 pub mod config;
 pub mod daemon;
+pub mod health;
 pub mod listing;
+pub mod metrics;
 pub mod pkt;
 pub mod report;
 pub mod runtime;

@@ -1,16 +1,17 @@
 //! Turn a validated [`Config`] into the dataplane's immutable [`Snapshot`].
 //!
 //! This is where config names become dataplane indices: interfaces become positions (the order of
-//! `interfaces:`), each service's real servers become one contiguous range of destinations, and
-//! features that the dataplane does not implement yet are refused here with a message naming the
-//! service, so that a config never half-works.
+//! `interfaces:`), each service's real servers (then its sorry server) become one contiguous range of
+//! destinations, and features that the dataplane does not implement yet are refused here with a
+//! message naming the service, so that a config never half-works.
 
-use crate::config::{Config, Forwarding, Protocol, Scheduler};
+use crate::config::{self, Config, Forwarding, Protocol, Scheduler};
+use std::ops::Range;
 use std::sync::Arc;
 use vsd_dataplane::conn::{Fwd, Timeouts};
 use vsd_dataplane::route::{Interface, RouteTable};
 use vsd_dataplane::sched::SchedKind;
-use vsd_dataplane::service::{Dest, Persistence, Service, Snapshot, Sysctls};
+use vsd_dataplane::service::{Dest, DestId, Persistence, Service, Snapshot, Sysctls};
 use vsd_dataplane::{Addr, Proto};
 
 /// Build the snapshot for `cfg`, given each interface's MAC address (in `interfaces:` order).
@@ -66,6 +67,16 @@ pub fn build(cfg: &Config, macs: &[[u8; 6]], epoch: u64) -> Result<Arc<Snapshot>
                 weight: rs.weight,
             });
         }
+        // The sorry server is the service's last destination, at weight 0 (never scheduled) until
+        // the daemon's health board lets it serve (crate::health::Board).
+        if let Some(sorry) = &s.sorry_server {
+            dests.push(Dest {
+                service: si as u16,
+                addr: Addr::from(sorry.address),
+                port: sorry.port,
+                weight: 0,
+            });
+        }
         services.push(Service {
             name: s.name.clone(),
             proto: match s.protocol {
@@ -94,6 +105,17 @@ pub fn build(cfg: &Config, macs: &[[u8; 6]], epoch: u64) -> Result<Arc<Snapshot>
         expire_quiescent_template: cfg.expire_quiescent_template,
     };
     Ok(Arc::new(snap))
+}
+
+/// The destinations of `svc` that are the real servers of `s` (the config it was built from): all
+/// but the sorry server.
+pub fn real_dests(s: &config::Service, svc: &Service) -> Range<DestId> {
+    svc.dests.start..svc.dests.end - u32::from(s.sorry_server.is_some())
+}
+
+/// The destination of `s`'s sorry server in `svc`, if it has one.
+pub fn sorry_dest(s: &config::Service, svc: &Service) -> Option<DestId> {
+    s.sorry_server.map(|_| svc.dests.end - 1)
 }
 
 fn sched_kind(s: Scheduler) -> SchedKind {

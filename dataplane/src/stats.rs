@@ -35,6 +35,23 @@ impl Counter {
     }
 }
 
+/// A single-writer gauge: its owning core stores the current value (a level, not a sum).
+#[derive(Default, Debug)]
+pub struct Gauge(AtomicU64);
+
+impl Gauge {
+    /// Only the owning core may call this.
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Relaxed);
+    }
+
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
 macro_rules! reasons {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident => $s:literal,)* }) => {
         $(#[$m])*
@@ -124,6 +141,12 @@ pub struct WorkerStats {
     /// Packets other workers handed to this one.
     pub redirected_in: Counter,
     pub templates_expired: Counter,
+    /// TSC cycles of every poll-loop pass, and of the passes that received packets: their ratio is
+    /// the busy fraction (DPDK's "poll busyness": a poll that returned packets counts as busy).
+    pub cycles: Counter,
+    pub busy_cycles: Counter,
+    /// Connection table entries in use (connections and templates), refreshed every timer tick.
+    pub conn_entries: Gauge,
     pub drops: [Counter; DropReason::COUNT],
     pub parse_errors: [Counter; crate::wire::ParseError::ALL.len()],
 }
@@ -167,6 +190,14 @@ mod tests {
         c.inc();
         c.sub(2);
         assert_eq!(c.get(), 4);
+    }
+
+    #[test]
+    fn gauge_holds_the_last_value() {
+        let g = Gauge::default();
+        g.set(7);
+        g.set(3);
+        assert_eq!(g.get(), 3);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 # client's connections over the queues by 5-tuple, so most packets arrive on a worker that does not
 # own them and must cross a redirect ring to the owner (the worker of the client address). Still:
 # port-0 persistence keeps every client on one server across ports, NAT replies find their
-# connection, and passive FTP through a port-0 DR service works.
+# connection, passive FTP through a port-0 DR service works, and active and passive FTP through a
+# NAT service work (the FTP helper's entries and expectations live on the client's owner).
 source "$(dirname "$0")/lib.sh"
 
 e2e_setup 20
@@ -17,7 +18,10 @@ mkdir -p "$FTP_ROOT" && chmod 755 "$FTP_ROOT"
 head -c 1048576 /dev/urandom >"$FTP_ROOT/blob"
 chmod 644 "$FTP_ROOT/blob"
 want=$(sha256sum <"$FTP_ROOT/blob" | cut -d' ' -f1)
-for n in 1 2 3; do add_ftp_backend "dr$n" "$FTP_ROOT"; done
+for n in 1 2 3; do
+    add_ftp_backend "dr$n" "$FTP_ROOT"
+    add_ftp_nat_backend "rs$n" "$FTP_ROOT"
+done
 
 stop_vsd() {
     kill -TERM "$VSD_PID"
@@ -59,6 +63,24 @@ run_with() {
         [ "$got_sum" = "$want" ] && ok=$((ok + 1))
     done
     check "$workers workers: 4 passive FTP downloads through a port-0 DR service are byte-identical" test "$ok" -eq 4
+
+    ok=0
+    local mode opt
+    for mode in port eprt pasv epsv; do
+        case $mode in
+            port) opt=(--ftp-port - --disable-eprt) ;;
+            eprt) opt=(--ftp-port -) ;;
+            pasv) opt=(--ftp-pasv --disable-epsv --no-ftp-skip-pasv-ip) ;;
+            epsv) opt=(--ftp-pasv) ;;
+        esac
+        for i in 4 5; do
+            got_sum=$(inns cl curl -s --max-time 20 --interface "198.18.0.$((10 + i))" "${opt[@]}" \
+                "ftp://198.18.0.102/blob" | sha256sum | cut -d' ' -f1)
+            [ "$got_sum" = "$want" ] && ok=$((ok + 1))
+        done
+    done
+    check "$workers workers: active (PORT, EPRT) and passive (PASV, EPSV) FTP through NAT, 8 downloads byte-identical" \
+        test "$ok" -eq 8
 
     local stats out
     stats=$(vsd_stats)

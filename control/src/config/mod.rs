@@ -13,6 +13,7 @@
 mod addr;
 pub mod duration;
 mod error;
+mod health;
 mod locate;
 mod prefix;
 mod schema;

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::health::{CheckKind, HealthCheck, SorryServer};
 use super::{addr, duration, prefix::Prefix};
 
 /// Mempool size: 2^14 - 1, since a DPDK mempool is most memory-efficient at 2^q - 1 elements
@@ -161,6 +162,15 @@ pub struct Service {
     pub one_packet: bool,
     #[serde(default)]
     pub real_servers: Vec<RealServer>,
+    /// The check each real server gets unless it has its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+    /// keepalived's `inhibit_on_failure`: a failed server keeps its place at weight 0 (true) or is
+    /// taken out of the service (false).
+    #[serde(default = "super::health::default_inhibit", skip_serializing_if = "super::health::is_true")]
+    pub inhibit_on_failure: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sorry_server: Option<SorryServer>,
 }
 
 impl Service {
@@ -191,7 +201,7 @@ impl Default for Persistence {
 }
 
 /// A real server (ipvsadm `-a -r`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RealServer {
     #[serde(deserialize_with = "addr::ip")]
@@ -202,6 +212,9 @@ pub struct RealServer {
     /// 0..=65535; 0 quiesces the server (no new connections).
     #[serde(default = "default_weight")]
     pub weight: u32,
+    /// This server's own check, replacing the service's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
 }
 
 /// Connection timeouts, as `ipvsadm --set tcp tcpfin udp`.

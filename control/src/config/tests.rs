@@ -90,14 +90,20 @@ fn brief_example_parses() {
         web.persistence,
         Some(Persistence { timeout: Duration::from_secs(360), netmask: 32, netmask6: 128 })
     );
-    assert_eq!(web.real_servers[1], RealServer { address: ip("198.19.0.12"), port: 8080, weight: 2 });
+    assert_eq!(
+        web.real_servers[1],
+        RealServer { address: ip("198.19.0.12"), port: 8080, weight: 2, health_check: None }
+    );
     let sticky = &config.services[1];
     assert!(sticky.is_every_port());
     assert_eq!(sticky.persistence.unwrap().timeout, Duration::from_secs(30 * 60));
     assert_eq!(sticky.persistence.unwrap().netmask, 24);
     // Both "port: 0" and no port mean "keep the client's destination port".
     assert_eq!(sticky.real_servers[0].port, 0);
-    assert_eq!(sticky.real_servers[1], RealServer { address: ip("198.19.0.22"), port: 0, weight: 1 });
+    assert_eq!(
+        sticky.real_servers[1],
+        RealServer { address: ip("198.19.0.22"), port: 0, weight: 1, health_check: None }
+    );
     assert_eq!(config.metrics.listen, "127.0.0.1:9108".parse().unwrap());
     assert_eq!(config.admin.socket, std::path::Path::new("/run/vsd/admin.sock"));
 }
@@ -613,4 +619,177 @@ fn static_neighbours_parse_and_must_be_on_the_interface() {
         "addresses: [198.19.0.1/24], neighbours: [{ address: 198.19.0.11, mac: \"02:00:5e:00:11\" }] }",
     );
     assert!(m.contains("interfaces[1].neighbours[0].mac") && m.contains("invalid MAC address"), "{m}");
+}
+
+// --- health checks ---
+
+const HTTP_CHECK: &str = "health_check: { type: http, path: /healthz, interval: 1s, timeout: 500ms }";
+
+/// BASE with a service-level `health_check` line on "web" (before its real servers).
+fn with_check(check: &str) -> String {
+    BASE.replacen("    forwarding: nat\n", &format!("    forwarding: nat\n    {check}\n"), 1)
+}
+
+fn refuse_text(text: &str) -> String {
+    match parse(text, "t.yaml") {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn health_check_keys_parse_with_defaults() {
+    let config = parse(&with_check(HTTP_CHECK), "t.yaml").unwrap();
+    let web = &config.services[0];
+    let check = web.health_check.as_ref().unwrap();
+    assert_eq!(check.kind, CheckKind::Http);
+    assert_eq!(check.path.as_deref(), Some("/healthz"));
+    assert_eq!((check.expected_status(), check.rise, check.fall), (200, 2, 3));
+    assert_eq!((check.interval, check.timeout), (Duration::from_millis(1000), Duration::from_millis(500)));
+    assert!(web.inhibit_on_failure, "keepalived's default");
+    assert_eq!(web.sorry_server, None);
+    // The service's check applies to each server, on the server's port.
+    let rs = &web.real_servers[0];
+    assert_eq!(web.check_for(rs), Some(check));
+    assert_eq!(web.check_port(rs, check), 8080);
+
+    let text = with_check("health_check: { type: tcp }").replacen(
+        "{ address: 198.19.0.12, port: 8080, weight: 2 }",
+        "{ address: 198.19.0.12, port: 8080, weight: 2, health_check: { type: exec, command: \"true\", rise: 1 } }",
+        1,
+    );
+    let config = parse(&text, "t.yaml").unwrap();
+    let web = &config.services[0];
+    let own = web.check_for(&web.real_servers[1]).unwrap();
+    assert_eq!(
+        (own.kind, own.rise, own.fall),
+        (CheckKind::Exec, 1, 3),
+        "a server's check replaces the service's"
+    );
+    let tcp = web.health_check.as_ref().unwrap();
+    assert_eq!((tcp.interval, tcp.timeout), (Duration::from_secs(5), Duration::from_secs(2)));
+}
+
+#[test]
+fn check_port_falls_back_to_the_service_port() {
+    let text = BASE.replacen(
+        "      - { address: 198.19.0.21 }",
+        "      - { address: 198.19.0.21, health_check: { type: tcp } }",
+        1,
+    );
+    let config = parse(&text, "t.yaml").unwrap();
+    let dns = &config.services[1];
+    let rs = &dns.real_servers[0];
+    assert_eq!(dns.check_port(rs, dns.check_for(rs).unwrap()), 53);
+}
+
+#[test]
+fn sorry_server_and_inhibit_parse_and_round_trip() {
+    let text =
+        with_check("inhibit_on_failure: false\n    sorry_server: { address: 198.19.0.99, port: 8080 }");
+    let config = parse(&text, "t.yaml").unwrap();
+    let web = &config.services[0];
+    assert!(!web.inhibit_on_failure);
+    assert_eq!(web.sorry_server, Some(SorryServer { address: ip("198.19.0.99"), port: 8080 }));
+    let saved = config.to_yaml();
+    assert!(saved.contains("inhibit_on_failure: false") && saved.contains("sorry_server"), "{saved}");
+    assert_eq!(parse(&saved, "saved.yaml").unwrap(), config);
+    let config = parse(&with_check(HTTP_CHECK), "t.yaml").unwrap();
+    assert_eq!(parse(&config.to_yaml(), "saved.yaml").unwrap(), config);
+    assert!(!config.to_yaml().contains("inhibit_on_failure"), "the default is not written out");
+}
+
+#[test]
+fn health_check_rules() {
+    let path = "services[0].health_check";
+    let cases: [(&str, &str, &str); 11] = [
+        ("health_check: { type: http }", path, "type: http needs a `path`"),
+        ("health_check: { type: http, path: healthz }", "services[0].health_check.path", "must start with /"),
+        ("health_check: { type: exec }", path, "type: exec needs a `command`"),
+        (
+            "health_check: { type: exec, command: \" \" }",
+            "services[0].health_check.command",
+            "must not be empty",
+        ),
+        (
+            "health_check: { type: tcp, path: /x }",
+            "services[0].health_check.path",
+            "applies to type: http only, not tcp",
+        ),
+        (
+            "health_check: { type: tcp, expect: 200 }",
+            "services[0].health_check.expect",
+            "applies to type: http only",
+        ),
+        (
+            "health_check: { type: http, path: /, expect: 42 }",
+            "services[0].health_check.expect",
+            "not an HTTP status code",
+        ),
+        (
+            "health_check: { type: tcp, command: x }",
+            "services[0].health_check.command",
+            "applies to type: exec only",
+        ),
+        (
+            "health_check: { type: tcp, interval: 2s, timeout: 2s }",
+            "services[0].health_check.timeout",
+            "timeout 2s must be greater than 0 and less than the interval (2s)",
+        ),
+        ("health_check: { type: tcp, rise: 0 }", "services[0].health_check.rise", "must be at least 1"),
+        ("health_check: { type: tcp, fall: 0 }", "services[0].health_check.fall", "must be at least 1"),
+    ];
+    for (check, at, reason) in cases {
+        let message = refuse_text(&with_check(check));
+        assert_says(&message, at, reason);
+    }
+    assert_says(
+        &refuse_text(&with_check("health_check: { type: tcp, port: 0 }")),
+        "services[0].health_check.port",
+        "1..=65535",
+    );
+    assert_says(
+        &refuse_text(&with_check("health_check: { type: icmp }")),
+        "services[0].health_check.type",
+        "unknown variant `icmp`",
+    );
+    assert_says(
+        &refuse_text(&with_check("health_check: { type: tcp, retries: 3 }")),
+        path,
+        "unknown field `retries`",
+    );
+}
+
+#[test]
+fn health_check_on_a_server_is_checked_at_its_path() {
+    let message = refuse(
+        "{ address: 198.19.0.12, port: 8080, weight: 2 }",
+        "{ address: 198.19.0.12, port: 8080, weight: 2, health_check: { type: http } }",
+    );
+    assert_says(&message, "services[0].real_servers[1].health_check", "needs a `path`");
+    assert!(message.starts_with("t.yaml:19:"), "{message}");
+}
+
+#[test]
+fn port_zero_service_check_needs_a_port() {
+    let text = BASE.replacen("    ports: [53]", "    ports: [0]", 1).replacen(
+        "      - { address: 198.19.0.21 }",
+        "      - { address: 198.19.0.21, health_check: { type: tcp } }",
+        1,
+    );
+    assert_says(&refuse_text(&text), "services[1].real_servers[0].health_check", "no port to probe");
+    let fixed = text.replacen("health_check: { type: tcp }", "health_check: { type: tcp, port: 53 }", 1);
+    parse(&fixed, "t.yaml").unwrap();
+}
+
+#[test]
+fn sorry_server_rules() {
+    let same = with_check("sorry_server: { address: 198.19.0.11, port: 8080 }");
+    assert_says(&refuse_text(&same), "services[0].sorry_server", "198.19.0.11 is also a real server");
+    let unreachable = with_check("sorry_server: { address: 203.0.113.9 }");
+    assert_says(&refuse_text(&unreachable), "services[0].sorry_server.address", "is not reachable");
+    let own = with_check("sorry_server: { address: 198.19.0.1 }");
+    assert_says(&refuse_text(&own), "services[0].sorry_server.address", "address of vsd's own interface");
+    let typo = with_check("sorry_server: { addr: 198.19.0.99 }");
+    assert_says(&refuse_text(&typo), "services[0].sorry_server", "unknown field `addr`");
 }

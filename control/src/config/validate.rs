@@ -12,6 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 
 use super::error::ConfigError;
+use super::health::{check_health, check_probe_port};
 use super::prefix::{Prefix, IPV4_BITS, IPV6_BITS};
 use super::schema::{Config, Forwarding, Interface, Protocol, Route, Service, MAX_WEIGHT};
 
@@ -191,9 +192,13 @@ impl Config {
                     }
                 }
             }
+            if let Some(check) = &service.health_check {
+                check_health(&format!("{path}.health_check"), check)?;
+            }
             for j in 0..service.real_servers.len() {
                 self.check_real_server(&format!("{path}.real_servers[{j}]"), service, j)?;
             }
+            self.check_sorry_server(&path, service)?;
         }
         Ok(())
     }
@@ -236,7 +241,27 @@ impl Config {
             let reason = format!("real server {ip} is an address of vsd's own interface \"{}\"", iface.name);
             return Err(ConfigError::invalid(format!("{path}.address"), reason));
         }
+        if let Some(check) = &rs.health_check {
+            check_health(&format!("{path}.health_check"), check)?;
+        }
+        check_probe_port(path, service, rs)?;
         self.check_reachable(path, service, ip)
+    }
+
+    /// A sorry server follows a real server's rules (it is one, added by vsd), and must not be one of
+    /// the service's real servers: it would then take traffic beside them.
+    fn check_sorry_server(&self, path: &str, service: &Service) -> Result {
+        let Some(sorry) = &service.sorry_server else { return Ok(()) };
+        let at = format!("{path}.sorry_server");
+        let rs = sorry.as_real_server();
+        if service.real_servers.iter().any(|r| r.address == rs.address && r.port == rs.port) {
+            let reason = format!("{} is also a real server of service \"{}\"", rs.address, service.name);
+            return Err(ConfigError::invalid(at, reason));
+        }
+        let mut with_sorry = service.clone();
+        with_sorry.real_servers = vec![rs];
+        with_sorry.health_check = None;
+        self.check_real_server(&at, &with_sorry, 0)
     }
 
     /// A real server must be reachable; in DR it must also be on a connected subnet, because DR only

@@ -49,12 +49,23 @@ impl LcoreJob {
             self.redirect_to.iter().map(|_| MbufBurst::new()).collect();
         let mut last_tick = u64::MAX;
         let stats = self.worker.stats();
+        // Busy-cycle accounting reuses the pass's one TSC read: each pass is charged, at the start
+        // of the next, to all cycles and, if it received packets, to busy cycles.
+        let (mut pass_start, mut busy) = (start, false);
         while !self.stop.load(Relaxed) {
-            let now = Instant::from_millis(vsd_ffi::rdtsc().wrapping_sub(start) / self.tsc_per_ms);
+            let tsc = vsd_ffi::rdtsc();
+            let spent = tsc.wrapping_sub(pass_start);
+            stats.cycles.add(spent);
+            if busy {
+                stats.busy_cycles.add(spent);
+            }
+            (pass_start, busy) = (tsc, false);
+            let now = Instant::from_millis(tsc.wrapping_sub(start) / self.tsc_per_ms);
             for (pi, port) in self.ports.iter().enumerate() {
                 if !self.polls[pi] || port.rx_burst(self.queue, &mut rx) == 0 {
                     continue;
                 }
+                busy = true;
                 for m in rx.drain() {
                     if !m.is_contiguous() {
                         stats.count_drop(DropReason::Segmented);
@@ -69,6 +80,7 @@ impl LcoreJob {
                 if self.redirect_from[ring].dequeue_burst(&mut rx) == 0 {
                     continue;
                 }
+                busy = true;
                 for m in rx.drain() {
                     let iface = self.port_iface.get(usize::from(m.port())).copied().unwrap_or(0);
                     let act = self.worker.process_redirected(now, iface, Pkt(m));

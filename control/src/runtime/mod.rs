@@ -13,12 +13,14 @@ pub use lcore_loop::LcoreJob;
 use crate::admin::AdminServer;
 use crate::config::Config;
 use crate::daemon::{Daemon, WorkerHandle};
+use crate::metrics::{self, MetricsServer};
 use crate::pkt::Pkt;
 use crate::report::Report;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
+use vsd_dataplane::service::DestId;
 use vsd_dataplane::steer::{Steering, DEFAULT_KEY};
 use vsd_dataplane::worker::Worker;
 use vsd_ffi::{ring, Eal, Mbuf, Mempool};
@@ -58,6 +60,15 @@ fn steering_for(cfg: &Config, workers: u16) -> Steering {
     let v4 = persist.clone().map(|p| p.netmask).min().unwrap_or(32);
     let v6 = persist.map(|p| p.netmask6).min().unwrap_or(128);
     Steering::new(workers, v4, v6, DEFAULT_KEY)
+}
+
+/// The steering mode's short name, for the `vsd_port_steering_info` metric.
+fn steering_kind(mode: &ports::SteeringMode) -> &'static str {
+    match mode {
+        ports::SteeringMode::Single => "single",
+        ports::SteeringMode::Hardware { .. } => "hardware_rss",
+        ports::SteeringMode::Redirect(_) => "software_redirect",
+    }
 }
 
 /// Run vsd until a stop signal.
@@ -116,6 +127,11 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
         ports.clone(),
         cfg.interfaces.iter().zip(&modes).map(|(i, m)| (i.name.clone(), m.to_string())).collect(),
     );
+    let mut scrape = metrics::Sources::new(snap.clone());
+    for ((ifc, port), mode) in cfg.interfaces.iter().zip(&ports).zip(&modes) {
+        let (kind, detail) = (steering_kind(mode), mode.to_string());
+        scrape.ports.push(metrics::PortSource::ethdev(&ifc.name, ifc.device(), *port, kind, detail));
+    }
     // One SPSC redirect ring per ordered pair of workers: ring[i][j] carries i's packets to j.
     let n = lcores.len();
     let mut to: Vec<Vec<Option<ring::Producer<Mbuf, ring::Single>>>> =
@@ -133,6 +149,7 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
     {
         let worker: Worker<Pkt> = Worker::new(i as u16, snap.clone()).with_steering(steering.clone());
         report.add_worker(worker.stats(), worker.dest_stats());
+        scrape.add_worker(worker.stats(), worker.dest_stats());
         let (cmd_tx, cmd_rx) = ring::spsc(&format!("vsd_cmd{i}"), CONTROL_RING)?;
         let (reply_tx, reply_rx) = ring::spsc(&format!("vsd_reply{i}"), CONTROL_RING)?;
         handles.push(WorkerHandle { commands: cmd_tx, replies: reply_rx });
@@ -153,6 +170,11 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
         eal.launch(*lcore, move || job.run())?;
     }
     let mut daemon = Daemon::new(cfg.clone(), path.to_path_buf(), snap.clone(), handles, report);
+    match daemon.start_health() {
+        Ok(0) => {}
+        Ok(n) => eprintln!("vsd: health: checking {n} real server(s)"),
+        Err(e) => eprintln!("vsd: {e}"),
+    }
     let admin = match AdminServer::bind(&cfg.admin.socket) {
         Ok(a) => Some(a),
         Err(e) => {
@@ -161,6 +183,16 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
         }
     };
     eprintln!("vsd: running: {} service(s), {} worker(s)", snap.services.len(), lcores.len());
+    let metrics = match MetricsServer::start(cfg.metrics.listen, scrape) {
+        Ok(m) => {
+            eprintln!("vsd: metrics on http://{}/metrics", m.local_addr());
+            Some(m)
+        }
+        Err(e) => {
+            eprintln!("vsd: metrics.listen {}: {e}; no metrics", cfg.metrics.listen);
+            None
+        }
+    };
 
     while !stop.load(Relaxed) {
         if sig.dump.swap(false, Relaxed) {
@@ -175,12 +207,26 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
         if let Some(a) = &admin {
             a.poll(&mut daemon);
         }
+        match daemon.poll_health() {
+            Ok(lines) => lines.iter().for_each(|l| eprintln!("vsd: health: {l}")),
+            Err(e) => eprintln!("vsd: health: {e}"),
+        }
+        if let Some(m) = &metrics {
+            m.publish(daemon.snapshot(), daemon.dests(), |d| daemon.health().board.is_up(d as DestId));
+            // Ports are started and workers launched: ready from the first published view on.
+            m.set_ready(true);
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     eprintln!("vsd: stopping");
+    if let Some(m) = &metrics {
+        m.set_ready(false);
+    }
     drop(admin);
     eal.wait_all();
     println!("{}", daemon.report.render(daemon.dests()));
+    // Scrapes read the ports: stop them before the ports close.
+    drop(metrics);
     for (port, ifc) in ports.iter().zip(&cfg.interfaces) {
         if let Err(e) = port.stop() {
             eprintln!("vsd: interface {}: stop: {e}", ifc.name);

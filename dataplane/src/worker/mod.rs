@@ -262,6 +262,7 @@ impl<B: PacketBuf> Worker<B> {
             }
             Expiry::Remove
         });
+        self.stats.conn_entries.set(self.conns.len() as u64);
         self.neigh.poll(now);
     }
 
