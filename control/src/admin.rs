@@ -78,6 +78,8 @@ pub fn handle(line: &str, daemon: &mut Daemon) -> Result<String, String> {
         ["list", "persistent"] => Ok(daemon.listing(View::Persistent)),
         ["timeout"] => Ok(listing::timeouts(&daemon.snapshot().timeouts)),
         ["conns"] => Ok(listing::connections(&daemon.connections()?)),
+        ["list", "json"] => Ok(daemon.listing_json()),
+        ["conns", "json"] => Ok(listing::connections_json(&daemon.connections()?)),
         ["save"] => Ok(daemon.config().to_yaml()),
         ["reload"] => {
             let r = daemon.reload();

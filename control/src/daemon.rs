@@ -273,6 +273,10 @@ impl Daemon {
         &self.snap
     }
 
+    pub fn listing_json(&self) -> String {
+        listing::services_json(&self.snap, &self.dests, &|d| self.report.dest_totals(d))
+    }
+
     pub fn listing(&self, view: View) -> String {
         listing::services(
             &self.snap,

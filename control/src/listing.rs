@@ -176,3 +176,201 @@ fn mmss(d: Duration) -> String {
     let s = d.as_secs();
     format!("{:02}:{:02}", s / 60, s % 60)
 }
+
+/// `vsadm -L -n --json`: every service and present real server with its state and counters.
+pub fn services_json(snap: &Snapshot, dests: &[DestState], totals: &dyn Fn(usize) -> DestTotals) -> String {
+    let services: Vec<serde_json::Value> = snap
+        .services
+        .iter()
+        .map(|s| {
+            let servers: Vec<serde_json::Value> = (s.dests.start as usize..s.dests.end as usize)
+                .filter(|&d| dests[d].present)
+                .map(|d| {
+                    let (x, t) = (&snap.dests[d], totals(d));
+                    serde_json::json!({
+                        "address": x.addr.to_string(), "port": x.port, "weight": dests[d].weight,
+                        "forward": s.fwd.name(), "active": t.active, "inactive": t.inactive,
+                        "persistent": t.persistent, "conns": t.conns, "in_packets": t.in_packets,
+                        "out_packets": t.out_packets, "in_bytes": t.in_bytes, "out_bytes": t.out_bytes,
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "name": s.name,
+                "protocol": s.proto.name(),
+                "vips": s.vips.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+                "ports": s.ports,
+                "scheduler": s.sched.name(),
+                "persistence": s.persistence.map(|p| serde_json::json!({
+                    "timeout": p.timeout.as_secs(), "netmask": p.netmask, "netmask6": p.netmask6,
+                })),
+                "servers": servers,
+            })
+        })
+        .collect();
+    serde_json::json!({ "services": services }).to_string() + "\n"
+}
+
+/// `vsadm -L -n -c --json`: connection entries and templates.
+pub fn connections_json(entries: &[(Instant, Conn)]) -> String {
+    let rows: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|(now, c)| {
+            serde_json::json!({
+                "protocol": c.proto.name(),
+                "expires_in": c.expires.saturating_since(*now).as_secs(),
+                "state": if c.is_template() { "NONE" } else { c.state.name() },
+                "template": c.is_template(),
+                "client": c.client.to_string(), "client_port": c.cport,
+                "vip": c.vip.to_string(), "vport": c.vport,
+                "server": c.rs.to_string(), "server_port": c.rport,
+            })
+        })
+        .collect();
+    serde_json::json!({ "connections": rows }).to_string() + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+
+    const CFG: &str = r#"
+dpdk: { eal: ["-l", "0-1", "--no-huge", "--vdev", "net_null0", "--vdev", "net_null1"] }
+workers: { lcores: [1] }
+interfaces:
+  - { name: ext, port: net_null0, addresses: [198.18.0.2/24] }
+  - { name: int, port: net_null1, addresses: [198.19.0.1/24] }
+services:
+  - name: web
+    vips: [198.18.0.100]
+    protocol: tcp
+    ports: [80]
+    scheduler: wlc
+    forwarding: nat
+    real_servers:
+      - { address: 198.19.0.11, port: 8080, weight: 1 }
+      - { address: 198.19.0.12, port: 8080, weight: 2 }
+  - name: sticky
+    vips: [198.18.0.101]
+    protocol: tcp
+    ports: [0]
+    scheduler: rr
+    forwarding: dr
+    persistence: { timeout: 30m, netmask: 24 }
+    real_servers:
+      - { address: 198.19.0.21 }
+"#;
+
+    fn fixture() -> (Arc<Snapshot>, Vec<DestState>) {
+        let cfg = config::parse(CFG, "t.yaml").unwrap();
+        let snap = crate::snapshot::build(&cfg, &[[0; 6]; 2], 1).unwrap();
+        let dests = snap.dests.iter().map(|d| DestState { weight: d.weight, present: true }).collect();
+        (snap, dests)
+    }
+
+    fn totals(d: usize) -> DestTotals {
+        let n = d as u64 + 1;
+        DestTotals {
+            conns: 10 * n,
+            in_packets: 100 * n,
+            out_packets: 90 * n,
+            in_bytes: 6000 * n,
+            out_bytes: 9000 * n,
+            active: n,
+            inactive: 2 * n,
+            persistent: n - 1,
+        }
+    }
+
+    use std::sync::Arc;
+
+    /// Golden output in ipvsadm 1.31's layout (`ipvsadm -L -n`; the columns are its printf widths:
+    /// `%-33s %8llu` for services and `  -> %-28s` for servers).
+    #[test]
+    fn plain_listing_is_ipvsadm_shaped() {
+        let (snap, dests) = fixture();
+        let got = services(&snap, &dests, &totals, View::Plain, 4096);
+        let want = "\
+IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  198.18.0.100:80 wlc
+  -> 198.19.0.11:8080             Masq    1      1          2
+  -> 198.19.0.12:8080             Masq    2      2          4
+TCP  198.18.0.101:0 rr persistent 1800 mask 255.255.255.0
+  -> 198.19.0.21:0                Route   1      3          6
+";
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn stats_and_persistent_listings_are_ipvsadm_shaped() {
+        let (snap, mut dests) = fixture();
+        dests[1].present = false;
+        let got = services(&snap, &dests, &totals, View::Stats, 4096);
+        let want = "\
+IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
+  -> RemoteAddress:Port
+TCP  198.18.0.100:80                    30      300      270    18000    27000
+  -> 198.19.0.11:8080                   10      100       90     6000     9000
+TCP  198.18.0.101:0                     30      300      270    18000    27000
+  -> 198.19.0.21:0                      30      300      270    18000    27000
+";
+        assert_eq!(got, want, "a removed server is not listed; service totals include it");
+        let got = services(&snap, &dests, &totals, View::Persistent, 4096);
+        assert!(
+            got.contains("  -> 198.19.0.21:0                1         2           3          6\n"),
+            "{got}"
+        );
+    }
+
+    #[test]
+    fn connection_listing_is_ipvsadm_shaped() {
+        let now = Instant::from_millis(1_000);
+        let conn = Conn {
+            client: vsd_dataplane::Addr::from_v4([198, 18, 0, 10]),
+            cport: 40000,
+            vip: vsd_dataplane::Addr::from_v4([198, 18, 0, 100]),
+            vport: 80,
+            rs: vsd_dataplane::Addr::from_v4([198, 19, 0, 11]),
+            rport: 8080,
+            state: vsd_dataplane::conn::ConnState::Established,
+            expires: now + Duration::from_secs(899),
+            ..Conn::EMPTY
+        };
+        let template = Conn {
+            flags: vsd_dataplane::conn::F_TEMPLATE,
+            cport: 0,
+            vip: vsd_dataplane::Addr::from_v4([198, 18, 0, 101]),
+            vport: 0,
+            rs: vsd_dataplane::Addr::from_v4([198, 19, 0, 21]),
+            rport: 0,
+            expires: now + Duration::from_secs(1799),
+            ..conn
+        };
+        let got = connections(&[(now, conn), (now, template)]);
+        let want = "\
+IPVS connection entries
+pro expire state       source                 virtual                destination
+TCP 14:59  ESTABLISHED 198.18.0.10:40000      198.18.0.100:80        198.19.0.11:8080
+TCP 29:59  NONE        198.18.0.10:0          198.18.0.101:0         198.19.0.21:0
+";
+        assert_eq!(got, want);
+        let json: serde_json::Value = serde_json::from_str(&connections_json(&[(now, template)])).unwrap();
+        assert_eq!(json["connections"][0]["state"], "NONE");
+        assert_eq!(json["connections"][0]["expires_in"], 1799);
+    }
+
+    #[test]
+    fn json_listing_carries_state_and_counters() {
+        let (snap, dests) = fixture();
+        let v: serde_json::Value = serde_json::from_str(&services_json(&snap, &dests, &totals)).unwrap();
+        assert_eq!(v["services"][0]["name"], "web");
+        assert_eq!(v["services"][0]["servers"][1]["weight"], 2);
+        assert_eq!(v["services"][0]["servers"][1]["conns"], 20);
+        assert_eq!(v["services"][1]["persistence"]["timeout"], 1800);
+        assert_eq!(v["services"][1]["servers"][0]["forward"], "Route");
+    }
+}

@@ -31,6 +31,11 @@ echo "homes: ${home[*]}"
 check "rr spreads 12 clients' templates 4/4/4" \
     test "$(printf '%s\n' "${home[@]}" | sort | uniq -c | awk '{print $1}' | tr '\n' ' ')" = "4 4 4 "
 
+json=$(vsadm -L -n --json)
+check "--json lists the service with its three servers for machines" \
+    test "$("$PY" -c 'import json,sys; d=json.load(sys.stdin); s=d["services"][0]; print(s["name"], len(s["servers"]), sum(x["persistent"] for x in s["servers"]))' <<<"$json")" = "sticky 3 12"
+check "-c --json lists the 12 templates" \
+    test "$("$PY" -c 'import json,sys; print(sum(c["template"] for c in json.load(sys.stdin)["connections"]))' <<<"$(vsadm -L -n -c --json)")" = 12
 conns=$(vsadm -L -n -c)
 check "-L -n -c lists templates (NONE, client port 0)" grep -q "^TCP .* NONE .*198.18.0.10:0 .*198.18.0.105:0 " <<<"$conns"
 check "-L -n -c lists connections with their state" grep -Eq "^TCP .* (TIME_WAIT|FIN_WAIT|ESTABLISHED|CLOSE) " <<<"$conns"

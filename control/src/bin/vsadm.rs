@@ -34,6 +34,9 @@ struct Args {
     /// With -L: connection entries and templates (ipvsadm -L -c).
     #[arg(short = 'c', long)]
     connection: bool,
+    /// With -L or -L -c: JSON for machines instead of ipvsadm's text.
+    #[arg(long)]
+    json: bool,
     /// Show the tcp, tcpfin and udp timeouts.
     #[arg(long)]
     timeout: bool,
@@ -87,6 +90,9 @@ fn request(args: &Args) -> Result<String, String> {
     }
     if args.timeout {
         return Ok("timeout".into());
+    }
+    if args.list && args.json {
+        return Ok(if args.connection { "conns json" } else { "list json" }.into());
     }
     if args.list {
         return Ok(if args.connection {

@@ -126,7 +126,10 @@ fn renders_valid_openmetrics_and_prometheus_text() {
         v
     };
     assert_eq!(names(&om), names(&p));
-    assert_eq!(om.iter().map(|f| f.samples.len()).sum::<usize>(), p.iter().map(|f| f.samples.len()).sum());
+    assert_eq!(
+        om.iter().map(|f| f.samples.len()).sum::<usize>(),
+        p.iter().map(|f| f.samples.len()).sum::<usize>()
+    );
 }
 
 #[test]
