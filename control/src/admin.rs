@@ -45,7 +45,7 @@ impl AdminServer {
     pub fn poll(&self, daemon: &mut Daemon) {
         while let Ok((stream, _)) = self.listener.accept() {
             if let Err(e) = serve(stream, daemon) {
-                eprintln!("vsd: admin: {e}");
+                tracing::warn!("admin: {e}");
             }
         }
     }
@@ -84,8 +84,8 @@ pub fn handle(line: &str, daemon: &mut Daemon) -> Result<String, String> {
         ["reload"] => {
             let r = daemon.reload();
             match &r {
-                Ok(m) => eprintln!("vsd: {m}"),
-                Err(e) => eprintln!("vsd: reload refused: {e}"),
+                Ok(m) => tracing::info!("{m}"),
+                Err(e) => tracing::warn!("reload refused: {e}"),
             }
             r.map(|m| m + "\n")
         }

@@ -259,7 +259,7 @@ impl Daemon {
         self.sync()?;
         self.cfg = new;
         if let Err(e) = self.health.configure(&self.cfg, &self.snap) {
-            eprintln!("vsd: health: {e}");
+            tracing::warn!("health: {e}");
         }
         let epoch = if switched { format!(", snapshot epoch {}", self.snap.epoch) } else { String::new() };
         Ok(format!("reloaded {}: {n} real server change(s){epoch}", self.path.display()))

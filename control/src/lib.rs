@@ -6,6 +6,7 @@ pub mod config;
 pub mod daemon;
 pub mod health;
 pub mod listing;
+pub mod logging;
 pub mod metrics;
 pub mod pkt;
 pub mod report;

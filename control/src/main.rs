@@ -50,6 +50,34 @@ fn main() -> ExitCode {
         println!("{}: ok", path.display());
         return ExitCode::SUCCESS;
     }
+    vsd_control::logging::init();
+    let servers: usize = cfg.services.iter().map(|s| s.real_servers.len()).sum();
+    tracing::info!(
+        "config {}: {} interface(s), {} route(s), {} service(s), {servers} real server(s), workers on lcores {:?}",
+        path.display(),
+        cfg.interfaces.len(),
+        cfg.routes.len(),
+        cfg.services.len(),
+        cfg.workers.lcores
+    );
+    for s in &cfg.services {
+        tracing::info!(
+            "service {}: {} {:?} ports {:?}, {} {}{}, {} real server(s)",
+            s.name,
+            s.protocol.as_str(),
+            s.vips,
+            s.ports,
+            s.scheduler.as_str(),
+            s.forwarding.as_str(),
+            s.persistence.as_ref().map_or(String::new(), |p| format!(
+                ", persistent {}s /{} /{}",
+                p.timeout.as_secs(),
+                p.netmask,
+                p.netmask6
+            )),
+            s.real_servers.len()
+        );
+    }
 
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
     let sig = runtime::Signals {
@@ -61,14 +89,14 @@ fn main() -> ExitCode {
         [(SIGINT, &sig.stop), (SIGTERM, &sig.stop), (SIGUSR1, &sig.dump), (SIGHUP, &sig.reload)]
     {
         if let Err(e) = signal_hook::flag::register(signal, flag.clone()) {
-            eprintln!("vsd: cannot install signal handler: {e}");
+            tracing::error!("cannot install signal handler: {e}");
             return ExitCode::FAILURE;
         }
     }
     match runtime::run(&cfg, &path, sig) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vsd: {e}");
+            tracing::error!("{e}");
             ExitCode::FAILURE
         }
     }

@@ -123,7 +123,7 @@ fn schedule(rx: Receiver<Msg>, back: Sender<Msg>, out: Sender<Outcome>) {
                         .name(format!("vsd-probe{threads}"))
                         .spawn(move || probe_loop(&rx, &back));
                     if let Err(e) = spawned {
-                        eprintln!("vsd: health: cannot start a probe thread: {e}");
+                        tracing::error!("health: cannot start a probe thread: {e}");
                         break;
                     }
                     threads += 1;

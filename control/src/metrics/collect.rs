@@ -198,7 +198,7 @@ impl VsdCollector {
             .filter_map(|p| match (p.read)() {
                 Ok(st) => Some((p.name.as_str(), st)),
                 Err(e) => {
-                    eprintln!("vsd: metrics: port {}: {e}", p.name);
+                    tracing::warn!("metrics: port {}: {e}", p.name);
                     None
                 }
             })

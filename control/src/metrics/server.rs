@@ -80,7 +80,7 @@ impl MetricsServer {
         self.stop.store(true, Relaxed);
         if let Some(t) = self.thread.take() {
             if t.join().is_err() {
-                eprintln!("vsd: metrics thread panicked");
+                tracing::error!("metrics thread panicked");
             }
         }
     }
@@ -99,13 +99,13 @@ fn serve(listener: &TcpListener, registry: &Registry, stop: &AtomicBool, ready: 
                 if let Err(e) = answer(conn, registry, ready.load(Relaxed)) {
                     // A scraper that went away or timed out: nothing to do but note it.
                     if !matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) {
-                        eprintln!("vsd: metrics: {e}");
+                        tracing::warn!("metrics: {e}");
                     }
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(POLL),
             Err(e) => {
-                eprintln!("vsd: metrics: accept: {e}");
+                tracing::warn!("metrics: accept: {e}");
                 std::thread::sleep(POLL);
             }
         }

@@ -100,8 +100,8 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
     let mut modes = Vec::new();
     for ifc in &cfg.interfaces {
         let open = ports::open(cfg, ifc, nq, &steering, &pool)?;
-        eprintln!(
-            "vsd: interface {} on port {} ({}), MAC {}, {} RX queue(s), steering: {}",
+        tracing::info!(
+            "interface {} on port {} ({}), MAC {}, {} RX queue(s), steering: {}",
             ifc.name,
             open.port.id(),
             ifc.device(),
@@ -172,24 +172,24 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
     let mut daemon = Daemon::new(cfg.clone(), path.to_path_buf(), snap.clone(), handles, report);
     match daemon.start_health() {
         Ok(0) => {}
-        Ok(n) => eprintln!("vsd: health: checking {n} real server(s)"),
-        Err(e) => eprintln!("vsd: {e}"),
+        Ok(n) => tracing::info!("health: checking {n} real server(s)"),
+        Err(e) => tracing::warn!("{e}"),
     }
     let admin = match AdminServer::bind(&cfg.admin.socket) {
         Ok(a) => Some(a),
         Err(e) => {
-            eprintln!("vsd: admin socket {}: {e}; vsadm will not reach this vsd", cfg.admin.socket.display());
+            tracing::warn!("admin socket {}: {e}; vsadm will not reach this vsd", cfg.admin.socket.display());
             None
         }
     };
-    eprintln!("vsd: running: {} service(s), {} worker(s)", snap.services.len(), lcores.len());
+    tracing::info!("running: {} service(s), {} worker(s)", snap.services.len(), lcores.len());
     let metrics = match MetricsServer::start(cfg.metrics.listen, scrape) {
         Ok(m) => {
-            eprintln!("vsd: metrics on http://{}/metrics", m.local_addr());
+            tracing::info!("metrics on http://{}/metrics", m.local_addr());
             Some(m)
         }
         Err(e) => {
-            eprintln!("vsd: metrics.listen {}: {e}; no metrics", cfg.metrics.listen);
+            tracing::warn!("metrics.listen {}: {e}; no metrics", cfg.metrics.listen);
             None
         }
     };
@@ -200,16 +200,16 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
         }
         if sig.reload.swap(false, Relaxed) {
             match daemon.reload() {
-                Ok(m) => eprintln!("vsd: {m}"),
-                Err(e) => eprintln!("vsd: reload refused, nothing changed: {e}"),
+                Ok(m) => tracing::info!("{m}"),
+                Err(e) => tracing::warn!("reload refused, nothing changed: {e}"),
             }
         }
         if let Some(a) = &admin {
             a.poll(&mut daemon);
         }
         match daemon.poll_health() {
-            Ok(lines) => lines.iter().for_each(|l| eprintln!("vsd: health: {l}")),
-            Err(e) => eprintln!("vsd: health: {e}"),
+            Ok(lines) => lines.iter().for_each(|l| tracing::info!("health: {l}")),
+            Err(e) => tracing::warn!("health: {e}"),
         }
         if let Some(m) = &metrics {
             m.publish(daemon.snapshot(), daemon.dests(), |d| daemon.health().board.is_up(d as DestId));
@@ -218,7 +218,7 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    eprintln!("vsd: stopping");
+    tracing::info!("stopping");
     if let Some(m) = &metrics {
         m.set_ready(false);
     }
@@ -229,15 +229,15 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
     drop(metrics);
     for (port, ifc) in ports.iter().zip(&cfg.interfaces) {
         if let Err(e) = port.stop() {
-            eprintln!("vsd: interface {}: stop: {e}", ifc.name);
+            tracing::warn!("interface {}: stop: {e}", ifc.name);
         }
         if let Err(e) = port.close() {
-            eprintln!("vsd: interface {}: close: {e}", ifc.name);
+            tracing::warn!("interface {}: close: {e}", ifc.name);
         }
     }
     drop(daemon);
     drop(pool);
     eal.cleanup()?;
-    eprintln!("vsd: stopped");
+    tracing::info!("stopped");
     Ok(())
 }

@@ -132,7 +132,7 @@ pub fn open(
         }
     }
     if let Err(e) = port.promiscuous(true) {
-        eprintln!("vsd: interface {}: promiscuous mode not available ({e}); continuing", ifc.name);
+        tracing::warn!("interface {}: promiscuous mode not available ({e}); continuing", ifc.name);
     }
     let mac = port.mac_addr()?;
     Ok(OpenPort { port, mac, rx_queues, mode })
