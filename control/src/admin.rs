@@ -76,6 +76,7 @@ pub fn handle(line: &str, daemon: &mut Daemon) -> Result<String, String> {
         ["list"] => Ok(daemon.listing(View::Plain)),
         ["list", "stats"] => Ok(daemon.listing(View::Stats)),
         ["list", "persistent"] => Ok(daemon.listing(View::Persistent)),
+        ["list", "rate"] => Ok(daemon.listing(View::Rate)),
         ["timeout"] => Ok(listing::timeouts(&daemon.snapshot().timeouts)),
         ["conns"] => Ok(listing::connections(&daemon.connections()?)),
         ["list", "json"] => Ok(daemon.listing_json()),

@@ -8,6 +8,7 @@
 use crate::config::{self, Config};
 use crate::health::Health;
 use crate::listing::{self, DestState, View};
+use crate::rates::Estimator;
 use crate::report::Report;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,6 +56,8 @@ pub struct Daemon {
     dests: Vec<DestState>,
     health: Health,
     pub report: Report,
+    /// `--rate`: LVS-style smoothed rates per real server.
+    rates: Estimator,
 }
 
 impl Daemon {
@@ -67,7 +70,8 @@ impl Daemon {
     ) -> Daemon {
         let dests = snap.dests.iter().map(|d| DestState { weight: d.weight, present: true }).collect();
         let health = Health::new(&cfg, &snap);
-        Daemon { cfg, path, snap, workers, dests, health, report }
+        let rates = Estimator::new(snap.dests.len());
+        Daemon { cfg, path, snap, workers, dests, health, report, rates }
     }
 
     /// Starts the health checks and sends workers the initial state (sorry servers waiting).
@@ -277,11 +281,18 @@ impl Daemon {
         listing::services_json(&self.snap, &self.dests, &|d| self.report.dest_totals(d))
     }
 
+    /// Sample the rate estimator (every 2 s; call often).
+    pub fn tick_rates(&mut self) {
+        let report = &self.report;
+        self.rates.tick(std::time::Instant::now(), &|d| report.dest_totals(d));
+    }
+
     pub fn listing(&self, view: View) -> String {
         listing::services(
             &self.snap,
             &self.dests,
             &|d| self.report.dest_totals(d),
+            &|d| self.rates.rates(d),
             view,
             self.snap.conn_capacity,
         )

@@ -9,6 +9,7 @@ pub mod listing;
 pub mod logging;
 pub mod metrics;
 pub mod pkt;
+pub mod rates;
 pub mod report;
 pub mod runtime;
 pub mod snapshot;

@@ -4,6 +4,7 @@
 //! thread's view of weights and membership, and per-core counters summed across workers. Column
 //! layouts follow ipvsadm 1.31's `print_service_entry` / `print_conn`.
 
+use crate::rates::Rates;
 use crate::report::DestTotals;
 use std::fmt::Write;
 use std::time::Duration;
@@ -28,6 +29,8 @@ pub enum View {
     Stats,
     /// `--persistent-conn`: Weight PersistConn ActiveConn InActConn.
     Persistent,
+    /// `--rate`: CPS InPPS OutPPS InBPS OutBPS.
+    Rate,
 }
 
 fn service_line(s: &Service, vip: &vsd_dataplane::Addr, port: u16) -> String {
@@ -60,6 +63,7 @@ pub fn services(
     snap: &Snapshot,
     dests: &[DestState],
     totals: &dyn Fn(usize) -> DestTotals,
+    rates: &dyn Fn(usize) -> Rates,
     view: View,
     capacity: usize,
 ) -> String {
@@ -80,6 +84,11 @@ pub fn services(
                 writeln!(o, "Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn");
             let _ = writeln!(o, "  -> RemoteAddress:Port");
         }
+        View::Rate => {
+            let _ =
+                writeln!(o, "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS");
+            let _ = writeln!(o, "  -> RemoteAddress:Port");
+        }
     }
     for s in &snap.services {
         let present: Vec<usize> =
@@ -87,26 +96,16 @@ pub fn services(
         for vip in &s.vips {
             for port in &s.ports {
                 match view {
-                    View::Stats => {
-                        let mut sum = DestTotals::default();
+                    View::Stats | View::Rate => {
+                        let mut sum = [0u64; 5];
                         for d in s.dests.start as usize..s.dests.end as usize {
-                            let t = totals(d);
-                            sum.conns += t.conns;
-                            sum.in_packets += t.in_packets;
-                            sum.out_packets += t.out_packets;
-                            sum.in_bytes += t.in_bytes;
-                            sum.out_bytes += t.out_bytes;
+                            for (acc, v) in sum.iter_mut().zip(five(view, d, totals, rates)) {
+                                *acc += v;
+                            }
                         }
-                        let _ = writeln!(
-                            o,
-                            "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}",
-                            format!("{:<4} {}", s.proto.name(), endpoint(vip, *port)),
-                            sum.conns,
-                            sum.in_packets,
-                            sum.out_packets,
-                            sum.in_bytes,
-                            sum.out_bytes
-                        );
+                        let [a, b, c, d, e] = sum;
+                        let name = format!("{:<4} {}", s.proto.name(), endpoint(vip, *port));
+                        let _ = writeln!(o, "{name:<33} {a:>8} {b:>8} {c:>8} {d:>8} {e:>8}");
                     }
                     _ => {
                         let _ = writeln!(o, "{}", service_line(s, vip, *port));
@@ -125,11 +124,10 @@ pub fn services(
                             t.active,
                             t.inactive
                         ),
-                        View::Stats => writeln!(
-                            o,
-                            "  -> {rs:<28} {:>8} {:>8} {:>8} {:>8} {:>8}",
-                            t.conns, t.in_packets, t.out_packets, t.in_bytes, t.out_bytes
-                        ),
+                        View::Stats | View::Rate => {
+                            let [a, b, c, d, e] = five(view, d, totals, rates);
+                            writeln!(o, "  -> {rs:<28} {a:>8} {b:>8} {c:>8} {d:>8} {e:>8}")
+                        }
                         View::Persistent => writeln!(
                             o,
                             "  -> {rs:<28} {w:<9} {:<11} {:<10} {}",
@@ -141,6 +139,21 @@ pub fn services(
         }
     }
     o
+}
+
+/// The five numeric columns of `--stats` (counters) or `--rate` (smoothed rates) for one server.
+fn five(
+    view: View,
+    d: usize,
+    totals: &dyn Fn(usize) -> DestTotals,
+    rates: &dyn Fn(usize) -> Rates,
+) -> [u64; 5] {
+    if view == View::Rate {
+        rates(d).columns()
+    } else {
+        let t = totals(d);
+        [t.conns, t.in_packets, t.out_packets, t.in_bytes, t.out_bytes]
+    }
 }
 
 /// `ipvsadm -L -n --timeout`.
@@ -285,12 +298,34 @@ services:
 
     use std::sync::Arc;
 
+    fn no_rates(_: usize) -> Rates {
+        Rates::default()
+    }
+
+    #[test]
+    fn rate_listing_is_ipvsadm_shaped() {
+        let (snap, dests) = fixture();
+        let rates = |d: usize| Rates { cps: 10.0 * (d + 1) as f64, in_pps: 99.6, ..Rates::default() };
+        let got = services(&snap, &dests, &totals, &rates, View::Rate, 4096);
+        let want = "\
+IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS
+  -> RemoteAddress:Port
+TCP  198.18.0.100:80                    30      200        0        0        0
+  -> 198.19.0.11:8080                   10      100        0        0        0
+  -> 198.19.0.12:8080                   20      100        0        0        0
+TCP  198.18.0.101:0                     30      100        0        0        0
+  -> 198.19.0.21:0                      30      100        0        0        0
+";
+        assert_eq!(got, want);
+    }
+
     /// Golden output in ipvsadm 1.31's layout (`ipvsadm -L -n`; the columns are its printf widths:
     /// `%-33s %8llu` for services and `  -> %-28s` for servers).
     #[test]
     fn plain_listing_is_ipvsadm_shaped() {
         let (snap, dests) = fixture();
-        let got = services(&snap, &dests, &totals, View::Plain, 4096);
+        let got = services(&snap, &dests, &totals, &no_rates, View::Plain, 4096);
         let want = "\
 IP Virtual Server version 1.2.1 (size=4096)
 Prot LocalAddress:Port Scheduler Flags
@@ -308,7 +343,7 @@ TCP  198.18.0.101:0 rr persistent 1800 mask 255.255.255.0
     fn stats_and_persistent_listings_are_ipvsadm_shaped() {
         let (snap, mut dests) = fixture();
         dests[1].present = false;
-        let got = services(&snap, &dests, &totals, View::Stats, 4096);
+        let got = services(&snap, &dests, &totals, &no_rates, View::Stats, 4096);
         let want = "\
 IP Virtual Server version 1.2.1 (size=4096)
 Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
@@ -319,7 +354,7 @@ TCP  198.18.0.101:0                     30      300      270    18000    27000
   -> 198.19.0.21:0                      30      300      270    18000    27000
 ";
         assert_eq!(got, want, "a removed server is not listed; service totals include it");
-        let got = services(&snap, &dests, &totals, View::Persistent, 4096);
+        let got = services(&snap, &dests, &totals, &no_rates, View::Persistent, 4096);
         assert!(
             got.contains("  -> 198.19.0.21:0                1         2           3          6\n"),
             "{got}"

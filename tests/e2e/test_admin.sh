@@ -31,6 +31,11 @@ echo "homes: ${home[*]}"
 check "rr spreads 12 clients' templates 4/4/4" \
     test "$(printf '%s\n' "${home[@]}" | sort | uniq -c | awk '{print $1}' | tr '\n' ' ')" = "4 4 4 "
 
+sleep 4.5  # two of LVS's 2 s estimation intervals
+rate=$(vsadm -L -n --rate)
+echo "$rate"
+check "--rate shows ipvsadm's rate columns and non-zero rates for the service" \
+    bash -c "grep -q 'CPS    InPPS   OutPPS    InBPS   OutBPS' <<<'$rate' && awk '\$1 == \"TCP\" && \$3 + \$4 > 0' <<<'$rate' | grep -q ."
 json=$(vsadm -L -n --json)
 check "--json lists the service with its three servers for machines" \
     test "$("$PY" -c 'import json,sys; d=json.load(sys.stdin); s=d["services"][0]; print(s["name"], len(s["servers"]), sum(x["persistent"] for x in s["servers"]))' <<<"$json")" = "sticky 3 12"

@@ -28,6 +28,9 @@ struct Args {
     /// With -L: per-service and per-server counters.
     #[arg(long)]
     stats: bool,
+    /// With -L: connection, packet and byte rates per second (LVS's 2 s estimator).
+    #[arg(long)]
+    rate: bool,
     /// With -L: persistence templates per server.
     #[arg(long = "persistent-conn")]
     persistent_conn: bool,
@@ -99,6 +102,8 @@ fn request(args: &Args) -> Result<String, String> {
             "conns".into()
         } else if args.stats {
             "list stats".into()
+        } else if args.rate {
+            "list rate".into()
         } else if args.persistent_conn {
             "list persistent".into()
         } else {

@@ -207,6 +207,7 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
         if let Some(a) = &admin {
             a.poll(&mut daemon);
         }
+        daemon.tick_rates();
         match daemon.poll_health() {
             Ok(lines) => lines.iter().for_each(|l| tracing::info!("health: {l}")),
             Err(e) => tracing::warn!("health: {e}"),
