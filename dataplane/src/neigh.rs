@@ -11,7 +11,7 @@ use crate::addr::Addr;
 use crate::route::IfIndex;
 use crate::time::Instant;
 use core::time::Duration;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// Packets held per unresolved neighbour.
 pub const HOLD: usize = 4;
@@ -55,7 +55,9 @@ pub struct Request {
 }
 
 pub struct NeighCache<B> {
-    entries: HashMap<Addr, Entry<B>>,
+    /// FxHash: looked up per forwarded packet, so SipHash's cost matters; the keys are next hops
+    /// from our own routes and config, not attacker-chosen.
+    entries: FxHashMap<Addr, Entry<B>>,
     capacity: usize,
     requests: Vec<Request>,
     /// Held packets whose neighbour resolved: (iface, MAC, packet); the worker fills in Ethernet.
@@ -67,7 +69,7 @@ pub struct NeighCache<B> {
 impl<B> NeighCache<B> {
     pub fn new(capacity: usize) -> Self {
         NeighCache {
-            entries: HashMap::with_capacity(capacity),
+            entries: FxHashMap::with_capacity_and_hasher(capacity, Default::default()),
             capacity,
             requests: Vec::with_capacity(capacity),
             released: Vec::with_capacity(capacity * HOLD),

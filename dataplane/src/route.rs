@@ -54,6 +54,12 @@ pub struct NextHop {
     pub neighbour: Addr,
 }
 
+/// The IPv4 netmask of a prefix length (0 → 0.0.0.0).
+#[inline]
+fn mask_v4(len: u8) -> u32 {
+    u32::MAX.checked_shl(32 - u32::from(len.min(32))).unwrap_or(0)
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct RouteTable {
     /// Sorted by prefix length, longest first; IPv4 lengths count within the IPv4 family.
@@ -115,19 +121,29 @@ impl RouteTable {
         RouteTable { routes }
     }
 
-    /// Longest-prefix match.
+    /// Longest-prefix match. IPv4 compares one masked `u32` per route (this runs per forwarded
+    /// packet); IPv6 masks the 16 bytes.
     #[inline]
     pub fn lookup(&self, dst: Addr) -> Option<NextHop> {
-        let v4 = dst.is_v4();
-        self.routes
-            .iter()
-            .find(|r| r.prefix.is_v4() == v4 && dst.masked(r.len) == r.prefix)
-            .map(|r| NextHop { iface: r.iface, neighbour: r.via.unwrap_or(dst) })
+        self.longest(dst).map(|r| NextHop { iface: r.iface, neighbour: r.via.unwrap_or(dst) })
+    }
+
+    #[inline]
+    fn longest(&self, dst: Addr) -> Option<&Route> {
+        match dst.v4() {
+            Some(o) => {
+                let d = u32::from_be_bytes(o);
+                self.routes.iter().find(|r| {
+                    r.prefix.is_v4() && d & mask_v4(r.len) == u32::from_be_bytes(r.prefix.v4_octets())
+                })
+            }
+            None => self.routes.iter().find(|r| !r.prefix.is_v4() && dst.masked(r.len) == r.prefix),
+        }
     }
 
     /// True if `dst` is on a connected subnet (reachable without a gateway).
     pub fn is_connected(&self, dst: Addr) -> bool {
-        matches!(self.routes.iter().find(|r| r.prefix.is_v4() == dst.is_v4() && dst.masked(r.len) == r.prefix),
+        matches!(self.longest(dst),
             Some(r) if r.via.is_none())
     }
 

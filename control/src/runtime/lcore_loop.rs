@@ -66,6 +66,9 @@ impl LcoreJob {
                     continue;
                 }
                 busy = true;
+                for m in rx.iter() {
+                    self.worker.prefetch(m);
+                }
                 for m in rx.drain() {
                     if !m.is_contiguous() {
                         stats.count_drop(DropReason::Segmented);

@@ -152,6 +152,16 @@ impl<B: PacketBuf> Worker<B> {
         &self.conns
     }
 
+    /// Start loading the connection-table bucket a frame will look up (DPDK l3fwd's prefetch
+    /// ahead): the driver calls this for a whole burst before processing it, so the buckets'
+    /// cache misses overlap instead of stalling one packet at a time. Costs a parse.
+    #[inline]
+    pub fn prefetch(&self, frame: &[u8]) {
+        if let Some(key) = parse_frame(frame).ok().and_then(|p| p.flow_key()) {
+            self.conns.prefetch(&key);
+        }
+    }
+
     /// Run one frame received from the wire through the pipeline (or hand it to its owner).
     pub fn process(&mut self, now: Instant, iface: IfIndex, pkt: B) -> Action<B> {
         self.run(now, iface, pkt, true)
