@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: all deps build test unit e2e lint demo clean
+.PHONY: all deps build test unit e2e perf-smoke bench lint demo clean
 
 all: build
 
@@ -22,7 +22,15 @@ unit: deps
 e2e: build
 	tests/e2e/run.sh
 
-test: unit e2e
+# A few seconds of vsd on a tiny profile through real DPDK vdevs: it must forward (not a benchmark).
+perf-smoke: build
+	target/release/vsd-perf smoke
+
+test: unit e2e perf-smoke
+
+# The perf runs of docs/PERFORMANCE.md (vsd beside dpdk-testpmd on the same vdevs), a few minutes.
+bench: build
+	target/release/vsd-perf run --profile established,persist,syn,mixed,imix --repeat 3
 
 lint: deps
 	$(CARGO) fmt --all -- --check

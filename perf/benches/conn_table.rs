@@ -1,0 +1,151 @@
+//! The connection table: lookups that hit and miss at 1 K to 1 M live connections, with and
+//! without prefetching a burst's buckets first, inserts, and template lookups.
+//!
+//! Lookups go a burst (32 keys) at a time in a shuffled order, as packets of many flows arrive:
+//! that is where prefetch can help, by starting all the burst's bucket loads before the first
+//! compare waits on one. At 1 K connections everything is in L1/L2 and prefetch can only cost; at
+//! 1 M the index alone is ~20 MiB and each lookup is a cache (and TLB) miss without it.
+
+mod common;
+
+use common::{key, shuffled, BURST};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::hint::black_box;
+use std::time::{Duration, Instant as WallClock};
+use vsd_dataplane::conn::{Conn, ConnState, ConnTable, Fwd, F_TEMPLATE};
+use vsd_dataplane::{Addr, FlowKey, Instant};
+
+const SIZES: [u32; 3] = [1 << 10, 1 << 16, 1 << 20];
+
+fn conn(k: &FlowKey, i: u32) -> Conn {
+    Conn {
+        proto: k.proto,
+        fwd: Fwd::Nat,
+        state: ConnState::Established,
+        client: k.src,
+        cport: k.sport,
+        vip: k.dst,
+        vport: k.dport,
+        rs: Addr::from_v4([198, 19, 0, 11 + (i % 4) as u8]),
+        rport: 8080,
+        expires: Instant::from_millis(900_000),
+        ..Conn::EMPTY
+    }
+}
+
+/// A table holding flows `0..n`, at the capacity vsd would give it (n live at ~full table).
+fn filled(n: u32) -> ConnTable {
+    let mut t = ConnTable::with_seed(n as usize, 7);
+    for i in 0..n {
+        t.insert(conn(&key(i), i)).expect("room for every flow");
+    }
+    t
+}
+
+fn lookups(c: &mut Criterion) {
+    let mut g = c.benchmark_group("conn_lookup");
+    g.throughput(Throughput::Elements(BURST as u64));
+    for &n in &SIZES {
+        let t = filled(n);
+        let order = shuffled(n, 1);
+        // Flows `n..2n` were never inserted: misses with the same key shapes.
+        let hits: Vec<FlowKey> = order.iter().map(|&i| key(i)).collect();
+        let misses: Vec<FlowKey> = order.iter().map(|&i| key(i + n)).collect();
+        for (what, keys) in [("hit", &hits), ("miss", &misses)] {
+            for prefetch in [false, true] {
+                let name = format!("{what}{}", if prefetch { "+prefetch" } else { "" });
+                let mut at = 0usize;
+                g.bench_with_input(BenchmarkId::new(name, n), keys, |b, keys| {
+                    b.iter(|| {
+                        let burst = &keys[at..at + BURST.min(keys.len() - at)];
+                        at = if at + 2 * BURST > keys.len() { 0 } else { at + BURST };
+                        if prefetch {
+                            for k in burst {
+                                t.prefetch(k);
+                            }
+                        }
+                        let mut found = 0u32;
+                        for k in burst {
+                            found += u32::from(t.lookup(k).is_some());
+                        }
+                        black_box(found)
+                    })
+                });
+            }
+        }
+        // Every hit key hits and no miss key does, or the figures above mean nothing.
+        assert!(hits.iter().take(1000).all(|k| t.lookup(k).is_some()));
+        assert!(misses.iter().take(1000).all(|k| t.lookup(k).is_none()));
+    }
+    g.finish();
+}
+
+/// Inserts into an empty table up to 80 % of its capacity; building the table is not timed.
+fn inserts(c: &mut Criterion) {
+    let mut g = c.benchmark_group("conn_insert");
+    g.throughput(Throughput::Elements(1));
+    for &n in &[1u32 << 16, 1 << 20] {
+        let fill = (n as u64) * 8 / 10;
+        let conns: Vec<Conn> = (0..fill as u32).map(|i| conn(&key(i), i)).collect();
+        g.bench_function(BenchmarkId::new("to_80pct", n), |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                let mut done = 0u64;
+                while done < iters {
+                    let mut t = ConnTable::with_seed(n as usize, done);
+                    let batch = (iters - done).min(fill);
+                    let start = WallClock::now();
+                    for c in &conns[..batch as usize] {
+                        black_box(t.insert(*c).expect("room"));
+                    }
+                    spent += start.elapsed();
+                    done += batch;
+                }
+                spent
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Persistence templates: one per client (in key only, vport 0), looked up by a new connection.
+fn templates(c: &mut Criterion) {
+    let mut g = c.benchmark_group("template_lookup");
+    g.throughput(Throughput::Elements(BURST as u64));
+    let n = 1u32 << 16;
+    let tkey = |i: u32| FlowKey {
+        sport: 0,
+        dport: 0,
+        src: Addr::from_v4([198, 18, (i >> 8) as u8, i as u8]),
+        ..key(0)
+    };
+    let mut t = ConnTable::with_seed(2 * n as usize, 3);
+    for i in 0..n {
+        let k = tkey(i);
+        t.insert(Conn { flags: F_TEMPLATE, ..conn(&k, i) }).expect("room");
+        // A connection with the same tuple but not a template must not be found as one.
+        t.insert(conn(&FlowKey { sport: 1, ..k }, i)).expect("room");
+    }
+    let keys: Vec<FlowKey> = shuffled(n, 9).into_iter().map(tkey).collect();
+    assert!(keys.iter().take(1000).all(|k| t.lookup_template(k).is_some()));
+    let mut at = 0usize;
+    g.bench_function(BenchmarkId::new("hit", n), |b| {
+        b.iter(|| {
+            let burst = &keys[at..at + BURST];
+            at = if at + 2 * BURST > keys.len() { 0 } else { at + BURST };
+            let mut found = 0u32;
+            for k in burst {
+                found += u32::from(t.lookup_template(k).is_some());
+            }
+            black_box(found)
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = lookups, inserts, templates
+}
+criterion_main!(benches);
