@@ -368,7 +368,7 @@ impl<B: PacketBuf> Worker<B> {
                 if c.vport == FTP_PORT {
                     self.ftp_control(now, id, &c, state, dir, p, buf);
                 }
-                rewrite_dst(buf, p, c.vip, c.rs, c.rport);
+                rewrite(buf, p, End::Dst, c.vip, c.rs, c.rport);
                 Verdict::Route { to: c.rs, on_link: false }
             }
             (Fwd::Nat, Dir::Out) => {
@@ -378,7 +378,7 @@ impl<B: PacketBuf> Worker<B> {
                 if c.vport == FTP_PORT {
                     self.ftp_control(now, id, &c, state, dir, p, buf);
                 }
-                rewrite_src(buf, p, c.rs, c.vip, c.vport);
+                rewrite(buf, p, End::Src, c.rs, c.vip, c.vport);
                 Verdict::Route { to: c.client, on_link: false }
             }
             // Tunnel and full NAT are refused when the snapshot is built; an entry of theirs
@@ -424,39 +424,40 @@ fn decrement_ttl(buf: &mut [u8], p: &Parsed) -> bool {
     true
 }
 
-/// DNAT: destination address `old` → `new`, destination port → `port`.
-#[inline]
-fn rewrite_dst(buf: &mut [u8], p: &Parsed, old: Addr, new: Addr, port: u16) {
-    Ipv4Packet::new_unchecked(&mut buf[p.l3_off..]).rewrite_dst_addr(new.v4_octets());
-    match p.l4 {
-        L4::Tcp { .. } => {
-            let mut t = TcpPacket::new_unchecked(&mut buf[p.l4_off..]);
-            t.adjust_checksum_addr(&old, &new);
-            t.rewrite_dst_port(port);
-        }
-        L4::Udp { .. } => {
-            let mut u = UdpPacket::new_unchecked(&mut buf[p.l4_off..]);
-            u.adjust_checksum_addr(&old, &new);
-            u.rewrite_dst_port(port);
-        }
-        _ => {}
-    }
+/// Which end of the packet a NAT rewrite changes.
+#[derive(Clone, Copy)]
+enum End {
+    /// DNAT of a client's packet toward the real server.
+    Dst,
+    /// SNAT of a real server's reply back to the VIP.
+    Src,
 }
 
-/// SNAT of a reply: source address `old` → `new`, source port → `port`.
+/// Rewrite one end's address `old` → `new` and port → `port`, with the IPv4 header checksum and
+/// the TCP/UDP checksum (pseudo-header address and port) updated incrementally (RFC 1624).
 #[inline]
-fn rewrite_src(buf: &mut [u8], p: &Parsed, old: Addr, new: Addr, port: u16) {
-    Ipv4Packet::new_unchecked(&mut buf[p.l3_off..]).rewrite_src_addr(new.v4_octets());
+fn rewrite(buf: &mut [u8], p: &Parsed, end: End, old: Addr, new: Addr, port: u16) {
+    let mut ip = Ipv4Packet::new_unchecked(&mut buf[p.l3_off..]);
+    match end {
+        End::Dst => ip.rewrite_dst_addr(new.v4_octets()),
+        End::Src => ip.rewrite_src_addr(new.v4_octets()),
+    }
     match p.l4 {
         L4::Tcp { .. } => {
             let mut t = TcpPacket::new_unchecked(&mut buf[p.l4_off..]);
             t.adjust_checksum_addr(&old, &new);
-            t.rewrite_src_port(port);
+            match end {
+                End::Dst => t.rewrite_dst_port(port),
+                End::Src => t.rewrite_src_port(port),
+            }
         }
         L4::Udp { .. } => {
             let mut u = UdpPacket::new_unchecked(&mut buf[p.l4_off..]);
             u.adjust_checksum_addr(&old, &new);
-            u.rewrite_src_port(port);
+            match end {
+                End::Dst => u.rewrite_dst_port(port),
+                End::Src => u.rewrite_src_port(port),
+            }
         }
         _ => {}
     }
