@@ -28,9 +28,11 @@ perf-smoke: build
 
 test: unit e2e perf-smoke
 
-# The perf runs of docs/PERFORMANCE.md (vsd beside dpdk-testpmd on the same vdevs), a few minutes.
+# The perf runs of docs/PERFORMANCE.md (vsd beside dpdk-testpmd on the same vdevs) and the criterion
+# microbenchmarks: under 10 minutes on a 2-vCPU machine.
 bench: build
-	target/release/vsd-perf run --profile established,persist,syn,mixed,imix --repeat 3
+	target/release/vsd-perf run --profile established,persist,syn,mixed,imix
+	$(CARGO) bench -p vsd-perf
 
 lint: deps
 	$(CARGO) fmt --all -- --check
