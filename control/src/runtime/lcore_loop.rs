@@ -9,6 +9,7 @@ use crate::pkt::Pkt;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use vsd_dataplane::stats::DropReason;
+use vsd_dataplane::wire::ParseError;
 use vsd_dataplane::worker::{Action, Command, Reply, Worker};
 use vsd_dataplane::Instant;
 use vsd_ffi::ring::{Consumer, Producer, Single};
@@ -43,6 +44,8 @@ impl LcoreJob {
     pub fn run(mut self) -> i32 {
         let start = vsd_ffi::rdtsc();
         let mut rx: MbufBurst = MbufBurst::new();
+        // The burst's parses, kept from the prefetch pass for processing.
+        let mut parsed = [Err(ParseError::ALL[0]); vsd_ffi::BURST_SIZE];
         let mut tx: Vec<MbufBurst<TX_BURST>> = self.ports.iter().map(|_| MbufBurst::new()).collect();
         let mut free: MbufBurst<TX_BURST> = MbufBurst::new();
         let mut redirect: Vec<MbufBurst<TX_BURST>> =
@@ -66,16 +69,20 @@ impl LcoreJob {
                     continue;
                 }
                 busy = true;
-                for m in rx.iter() {
-                    self.worker.prefetch(m);
+                // Prefetch in two stages over the burst: index buckets, then the matched entries.
+                for (slot, m) in parsed.iter_mut().zip(rx.iter()) {
+                    *slot = self.worker.prefetch(m);
                 }
-                for m in rx.drain() {
+                for p in &parsed[..rx.len()] {
+                    self.worker.prefetch_entry(p);
+                }
+                for (i, m) in rx.drain().enumerate() {
                     if !m.is_contiguous() {
                         stats.count_drop(DropReason::Segmented);
                         push_free(&mut free, m);
                         continue;
                     }
-                    let act = self.worker.process(now, pi as u16, Pkt(m));
+                    let act = self.worker.process_parsed(now, pi as u16, Pkt(m), parsed[i]);
                     self.act(act, &mut tx, &mut free, &mut redirect);
                 }
             }

@@ -240,7 +240,7 @@ impl Index {
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn prefetch<T>(r: &T) {
+pub(crate) fn prefetch<T>(r: &T) {
     use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
     // SAFETY: PREFETCHT0 is a hint: it never faults and has no architectural effect, and `r` is a
     // valid reference anyway. SSE is part of the x86_64 baseline, so the target feature is present.
@@ -249,7 +249,7 @@ fn prefetch<T>(r: &T) {
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
-fn prefetch<T>(_r: &T) {}
+pub(crate) fn prefetch<T>(_r: &T) {}
 
 #[cfg(test)]
 mod tests {

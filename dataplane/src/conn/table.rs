@@ -150,6 +150,17 @@ impl ConnTable {
         self.index.prefetch(&self.probe(key, false));
     }
 
+    /// Second stage of a burst prefetch, once the buckets have arrived: start loading the entries
+    /// whose signature matches `key` (usually one), without reading them yet.
+    #[inline]
+    pub fn prefetch_entry(&self, key: &FlowKey) {
+        let entries = &self.entries;
+        self.index.find(&self.probe(key, false), |it| {
+            super::index::prefetch(&entries[split(it).0]);
+            false
+        });
+    }
+
     /// The connection (not template) one of whose keys is `key`.
     #[inline]
     pub fn lookup(&self, key: &FlowKey) -> Option<(ConnId, Dir)> {

@@ -30,7 +30,7 @@ use crate::service::{DestId, Snapshot};
 use crate::stats::{DestStats, DropReason, WorkerStats};
 use crate::steer::Steering;
 use crate::time::Instant;
-use crate::wire::{ethertype, parse_frame, EthernetAddress, EthernetFrame, Parsed};
+use crate::wire::{ethertype, parse_frame, EthernetAddress, EthernetFrame, ParseError, Parsed};
 use std::sync::Arc;
 
 /// What the driver does with a buffer after [`Worker::process`].
@@ -152,14 +152,36 @@ impl<B: PacketBuf> Worker<B> {
         &self.conns
     }
 
-    /// Start loading the connection-table bucket a frame will look up (DPDK l3fwd's prefetch
-    /// ahead): the driver calls this for a whole burst before processing it, so the buckets'
-    /// cache misses overlap instead of stalling one packet at a time. Costs a parse.
+    /// First stage of the burst prefetch (DPDK l3fwd's prefetch-ahead): parse a frame and start
+    /// loading the index buckets its lookup will read. The driver runs this over the whole burst,
+    /// then [`Worker::prefetch_entry`] over it, then processes it with the parse kept from here, so
+    /// the burst's cache misses overlap instead of stalling one packet at a time.
     #[inline]
-    pub fn prefetch(&self, frame: &[u8]) {
-        if let Some(key) = parse_frame(frame).ok().and_then(|p| p.flow_key()) {
+    pub fn prefetch(&self, frame: &[u8]) -> Result<Parsed, ParseError> {
+        let p = parse_frame(frame);
+        if let Some(key) = p.as_ref().ok().and_then(Parsed::flow_key) {
             self.conns.prefetch(&key);
         }
+        p
+    }
+
+    /// Second stage: start loading the connection entry the lookup will compare.
+    #[inline]
+    pub fn prefetch_entry(&self, parsed: &Result<Parsed, ParseError>) {
+        if let Some(key) = parsed.as_ref().ok().and_then(Parsed::flow_key) {
+            self.conns.prefetch_entry(&key);
+        }
+    }
+
+    /// [`Worker::process`] with the parse [`Worker::prefetch`] already did.
+    pub fn process_parsed(
+        &mut self,
+        now: Instant,
+        iface: IfIndex,
+        pkt: B,
+        parsed: Result<Parsed, ParseError>,
+    ) -> Action<B> {
+        self.run_parsed(now, iface, pkt, true, parsed)
     }
 
     /// Run one frame received from the wire through the pipeline (or hand it to its owner).
@@ -173,12 +195,24 @@ impl<B: PacketBuf> Worker<B> {
         self.run(now, iface, pkt, false)
     }
 
-    fn run(&mut self, now: Instant, iface: IfIndex, mut pkt: B, from_wire: bool) -> Action<B> {
+    fn run(&mut self, now: Instant, iface: IfIndex, pkt: B, from_wire: bool) -> Action<B> {
+        let parsed = parse_frame(pkt.as_ref());
+        self.run_parsed(now, iface, pkt, from_wire, parsed)
+    }
+
+    fn run_parsed(
+        &mut self,
+        now: Instant,
+        iface: IfIndex,
+        mut pkt: B,
+        from_wire: bool,
+        parsed: Result<Parsed, ParseError>,
+    ) -> Action<B> {
         if from_wire {
             self.stats.rx_packets.inc();
             self.stats.rx_bytes.add(pkt.len() as u64);
         }
-        let p = match parse_frame(pkt.as_ref()) {
+        let p = match parsed {
             Ok(p) => p,
             Err(e) => {
                 self.stats.parse_errors[e as usize].inc();

@@ -427,3 +427,35 @@ fn unresolved_next_hop_gives_up_and_counts() {
 mod control;
 mod multicore;
 mod persist;
+
+#[test]
+fn a_prefetched_burst_is_processed_exactly_like_single_packets() {
+    let frames: Vec<Vec<u8>> = (0..32u16)
+        .map(|i| {
+            tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, 48000 + i % 7, 80, if i < 7 { SYN } else { ACK })
+        })
+        .chain([tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, 48000, 80, SYN)[..30].to_vec()])
+        .collect();
+    let (mut plain, mut burst) = (Rig::new(), Rig::new());
+    for r in [&mut plain, &mut burst] {
+        for n in [11, 12, 13] {
+            r.neighbour(INT, rs_ip(n), rs_mac(n));
+        }
+    }
+    let outs = |a: Action<VecBuf>| match a {
+        Action::Tx(i, b) => Some((i, b.as_ref().to_vec())),
+        _ => None,
+    };
+    let want: Vec<_> = frames.iter().map(|f| outs(plain.rx(EXT, f))).collect();
+    let parsed: Vec<_> = frames.iter().map(|f| burst.w.prefetch(f)).collect();
+    for p in &parsed {
+        burst.w.prefetch_entry(p);
+    }
+    let got: Vec<_> = frames
+        .iter()
+        .zip(parsed)
+        .map(|(f, p)| outs(burst.w.process_parsed(burst.now, EXT, VecBuf::from_frame(f), p)))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(burst.w.stats().parse_errors.iter().map(|c| c.get()).sum::<u64>(), 1);
+}
