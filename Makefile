@@ -26,7 +26,7 @@ e2e: build
 perf-smoke: build
 	target/release/vsd-perf smoke
 
-test: unit e2e perf-smoke
+test: unit perf-smoke e2e
 
 # The perf runs of docs/PERFORMANCE.md (vsd beside dpdk-testpmd on the same vdevs) and the criterion
 # microbenchmarks: under 10 minutes on a 2-vCPU machine.

@@ -8,9 +8,14 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 passed=0 failed=0
+log=$(mktemp /tmp/vsd-e2e-run.XXXXXX)
+trap 'rm -f "$log"' EXIT
 for t in "$dir"/test_*.sh; do
     echo "== $(basename "$t")"
-    out=$(bash "$t" 2>&1 | tee /dev/stderr | tail -n 1)
+    # tee to a file of our own: tee to /dev/stderr would reopen (and truncate) a log file that
+    # stderr points at.
+    bash "$t" 2>&1 | tee "$log"
+    out=$(tail -n 1 "$log")
     if [[ $out =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
         passed=$((passed + BASH_REMATCH[1])) failed=$((failed + BASH_REMATCH[2]))
     else
