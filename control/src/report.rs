@@ -35,6 +35,25 @@ pub struct DestTotals {
     pub persistent: u64,
 }
 
+impl DestTotals {
+    /// One real server's counters summed over the cores (relaxed reads of single-writer counters;
+    /// the gauges wrap like the per-core values they sum).
+    pub fn sum<'a>(cores: impl IntoIterator<Item = &'a DestStats>) -> DestTotals {
+        let mut t = DestTotals::default();
+        for d in cores {
+            t.conns += d.conns.get();
+            t.in_packets += d.in_packets.get();
+            t.out_packets += d.out_packets.get();
+            t.in_bytes += d.in_bytes.get();
+            t.out_bytes += d.out_bytes.get();
+            t.active = t.active.wrapping_add(d.active.get());
+            t.inactive = t.inactive.wrapping_add(d.inactive.get());
+            t.persistent = t.persistent.wrapping_add(d.persistent.get());
+        }
+        t
+    }
+}
+
 impl Report {
     pub fn new(snap: Arc<Snapshot>, ports: Vec<Port>, port_names: Vec<(String, String)>) -> Report {
         Report { snap, ports, port_names, workers: Vec::new(), dests: Vec::new(), started: Instant::now() }
@@ -51,19 +70,7 @@ impl Report {
     }
 
     pub fn dest_totals(&self, dest: usize) -> DestTotals {
-        let mut t = DestTotals::default();
-        for core in &self.dests {
-            let d = &core[dest];
-            t.conns += d.conns.get();
-            t.in_packets += d.in_packets.get();
-            t.out_packets += d.out_packets.get();
-            t.in_bytes += d.in_bytes.get();
-            t.out_bytes += d.out_bytes.get();
-            t.active = t.active.wrapping_add(d.active.get());
-            t.inactive = t.inactive.wrapping_add(d.inactive.get());
-            t.persistent = t.persistent.wrapping_add(d.persistent.get());
-        }
-        t
+        DestTotals::sum(self.dests.iter().filter_map(|core| core.get(dest)))
     }
 
     pub fn render(&self, state: &[crate::listing::DestState]) -> String {

@@ -109,17 +109,6 @@ impl Sources {
     /// Real server `dest`'s counters summed over all cores, as `vsadm --stats` sums them (gauges
     /// with wrapping adds, since each core's part is itself kept with wrapping add and sub).
     pub fn dest_totals(&self, dest: usize) -> DestTotals {
-        let mut t = DestTotals::default();
-        for d in self.workers.iter().filter_map(|w| w.dests.get(dest)) {
-            t.conns += d.conns.get();
-            t.in_packets += d.in_packets.get();
-            t.out_packets += d.out_packets.get();
-            t.in_bytes += d.in_bytes.get();
-            t.out_bytes += d.out_bytes.get();
-            t.active = t.active.wrapping_add(d.active.get());
-            t.inactive = t.inactive.wrapping_add(d.inactive.get());
-            t.persistent = t.persistent.wrapping_add(d.persistent.get());
-        }
-        t
+        DestTotals::sum(self.workers.iter().filter_map(|w| w.dests.get(dest)))
     }
 }
