@@ -18,6 +18,13 @@ start_vsd "$CFG" || { FAILED=$((FAILED + 1)); e2e_summary; exit 1; }
 vsadm() { "$VSADM" --socket "$SOCK" "$@"; }
 
 check "admin socket is mode 0660" test "$(stat -c %a "$SOCK")" = 660
+# Another user (nobody, not in the socket's group) is told it is not permitted. The temp dir is
+# opened up so that only the socket's own mode stands in the way.
+chmod 755 "$E2E_TMP"
+install -m 755 "$VSADM" "$E2E_TMP/vsadm"
+denied=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$E2E_TMP/vsadm" --socket "$SOCK" -L -n 2>&1)
+echo "$denied"
+check "vsadm as another user says the socket is not permitted" grep -q "not permitted to use" <<<"$denied"
 list=$(vsadm -L -n)
 echo "$list"
 check "-L -n lists the service and its three servers" \
