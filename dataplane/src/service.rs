@@ -9,8 +9,8 @@
 //! real server of the one before it where it was and appends what is new ([`Snapshot::extends`]).
 //! Connection entries and templates name their service and server by position, so they keep their
 //! meaning across reloads without being rewritten. A service that a reload drops stays, retired
-//! (no new connections), as do removed real servers: their connections live out their time, as
-//! in LVS, where removed destinations wait in the trash until unreferenced.
+//! (no new connections), as do removed real servers, the way LVS keeps removed destinations in
+//! its trash while connections refer to them.
 
 use crate::addr::{Addr, Proto};
 use crate::conn::{Fwd, Timeouts};
@@ -48,7 +48,8 @@ pub struct Service {
     /// This service's real servers, removed ones and the sorry server included, in the order they
     /// joined: a scheduler's positions. A reload only appends.
     pub dests: Vec<DestId>,
-    /// Dropped by a reload: takes no new connections; its connections live on.
+    /// Dropped by a reload: takes no new connections (the control plane also removes its real
+    /// servers, whose connections then follow the rules for removed servers).
     pub retired: bool,
 }
 
