@@ -148,7 +148,8 @@ impl Report {
             let _ = writeln!(
                 o,
                 "worker {i}: rx {} pkts, tx {} pkts, redirected out {} in {}, conns created {} expired {}, \
-                 templates created {} expired {}, arp replies {} requests {}, echo replies {}, drops {}",
+                 templates created {} expired {}, arp replies {} requests {}, echo replies {}, \
+                 tunnelled {}, icmp errors sent {} forwarded {}, drops {}",
                 w.rx_packets.get(),
                 w.tx_packets.get(),
                 w.redirected_out.get(),
@@ -160,6 +161,9 @@ impl Report {
                 w.arp_replies.get(),
                 w.arp_requests.get(),
                 w.icmp_echo_replies.get(),
+                w.tunnel_packets.get(),
+                w.icmp_errors_sent.get(),
+                w.icmp_errors_forwarded.get(),
                 w.total_drops()
             );
             let mut reasons = String::new();

@@ -10,12 +10,13 @@
 //! id, new ones are appended, and what the new config no longer has stays, retired or waiting for
 //! its connections to end ([`Snapshot::extends`]). [`place`] finds a config service's ids again.
 
-use crate::config::{self, Config, Forwarding, Protocol, Scheduler};
+use crate::config::{self, Config, Forwarding, Protocol, Scheduler, TunnelType};
 use std::sync::Arc;
 use vsd_dataplane::conn::{Fwd, Timeouts};
 use vsd_dataplane::route::{Interface, RouteTable};
 use vsd_dataplane::sched::SchedKind;
 use vsd_dataplane::service::{Dest, DestId, Persistence, Service, ServiceId, Snapshot, Sysctls};
+use vsd_dataplane::tunnel::{TunnelKind, TunnelSpec, DEFAULT_GUE_PORT};
 use vsd_dataplane::{Addr, Proto};
 
 /// Build the snapshot for `cfg`, given each interface's MAC address (in `interfaces:` order). With
@@ -61,13 +62,16 @@ pub fn build(
     for svc in &mut services {
         svc.retired = true;
     }
+    // By service id, like `services`: a retired service keeps its encapsulation for its connections.
+    let mut tunnels = prev.map(|p| p.tunnels.clone()).unwrap_or_default();
     for (si, s) in cfg.services.iter().enumerate() {
         let fwd = match s.forwarding {
             Forwarding::Nat => Fwd::Nat,
             Forwarding::Dr => Fwd::Dr,
+            Forwarding::Tunnel => Fwd::Tunnel,
             other => {
                 return Err(format!(
-                    "services[{si}] {:?}: forwarding {} is not implemented yet (nat and dr are)",
+                    "services[{si}] {:?}: forwarding {} is not implemented yet (nat, dr and tunnel are)",
                     s.name,
                     other.as_str()
                 ))
@@ -104,6 +108,10 @@ pub fn build(
             return Err(format!("services[{si}] {:?}: too many services (restart vsd)", s.name));
         }
         let service = id as ServiceId;
+        if tunnels.len() <= id {
+            tunnels.resize(id + 1, TunnelSpec::default());
+        }
+        tunnels[id] = tunnel_spec(s);
         let mut join = |addr, port, weight, sorry| {
             let d = Dest { service, addr, port, weight, sorry };
             match services[id].dests.iter().find(|&&x| dests[x as usize].same_identity(&d)) {
@@ -127,6 +135,7 @@ pub fn build(
     timeouts.set_ipvsadm(cfg.timeouts.tcp, cfg.timeouts.tcp_fin, cfg.timeouts.udp);
     let mut snap =
         Snapshot::new(epoch, ifaces, routes, services, dests, timeouts, cfg.conn_table.capacity as usize);
+    snap.tunnels = tunnels;
     snap.sysctls = Sysctls {
         expire_nodest_conn: cfg.expire_nodest_conn,
         expire_quiescent_template: cfg.expire_quiescent_template,
@@ -176,6 +185,17 @@ fn proto(s: &config::Service) -> Proto {
         Protocol::Tcp => Proto::Tcp,
         Protocol::Udp => Proto::Udp,
     }
+}
+
+/// The dataplane's encapsulation of a service (IPIP unless `tunnel:` says otherwise).
+fn tunnel_spec(s: &config::Service) -> TunnelSpec {
+    let Some(t) = s.tunnel else { return TunnelSpec::default() };
+    let kind = match t.kind {
+        TunnelType::Ipip => TunnelKind::Ipip,
+        TunnelType::Gue => TunnelKind::Gue,
+        TunnelType::Gre => TunnelKind::Gre,
+    };
+    TunnelSpec { kind, port: t.port.unwrap_or(DEFAULT_GUE_PORT), csum: t.checksum }
 }
 
 fn sched_kind(s: Scheduler) -> SchedKind {

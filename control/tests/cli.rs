@@ -48,7 +48,7 @@ fn a_vip_that_is_not_an_address_is_refused() {
 
 #[test]
 fn features_not_built_yet_are_refused_not_half_run() {
-    let bad = DEMO.replacen("forwarding: dr", "forwarding: tunnel", 1);
+    let bad = DEMO.replacen("forwarding: dr", "forwarding: fullnat", 1);
     let (ok, out) = check(&bad);
     assert!(!ok);
     assert!(out.contains("not implemented yet"), "{out}");

@@ -18,6 +18,7 @@ pub mod service;
 pub mod stats;
 pub mod steer;
 pub mod time;
+pub mod tunnel;
 pub mod wire;
 pub mod worker;
 

@@ -16,6 +16,7 @@ use crate::addr::{Addr, Proto};
 use crate::conn::{Fwd, Timeouts};
 use crate::route::{IfIndex, Interface, RouteTable};
 use crate::sched::SchedKind;
+use crate::tunnel::TunnelSpec;
 use core::time::Duration;
 use rustc_hash::FxHashMap;
 
@@ -122,6 +123,8 @@ pub struct Snapshot {
     pub timeouts: Timeouts,
     /// Connection table capacity per worker.
     pub conn_capacity: usize,
+    /// The encapsulation of each tunnel service, indexed like `services` (missing: the default, IPIP).
+    pub tunnels: Vec<TunnelSpec>,
     /// (proto, vip, port) → service; port 0 is the catch-all of a port-0 service.
     vip_ports: FxHashMap<(Proto, Addr, u16), ServiceId>,
     /// Every VIP address, with the interface whose subnet holds it (ARP is answered there; `None`:
@@ -159,6 +162,7 @@ impl Snapshot {
             dests,
             timeouts,
             conn_capacity,
+            tunnels: Vec::new(),
             vip_ports,
             vip_addrs,
         }
@@ -180,6 +184,12 @@ impl Snapshot {
             return self.services[ftp as usize].persistence.is_some().then_some(ftp);
         }
         None
+    }
+
+    /// How tunnel service `svc` encapsulates.
+    #[inline]
+    pub fn tunnel(&self, svc: ServiceId) -> TunnelSpec {
+        self.tunnels.get(svc as usize).copied().unwrap_or_default()
     }
 
     #[inline]

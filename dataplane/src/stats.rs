@@ -127,6 +127,11 @@ reasons! {
         NoMbuf => "no_mbuf",
         /// The redirect ring to the owner worker was full (counted by the driver).
         RedirectFull => "redirect_full",
+        /// Larger than the tunnel MTU to its real server (with DF, the client was sent
+        /// fragmentation-needed).
+        TooBig => "too_big",
+        /// No headroom in the buffer for an encapsulation or ICMP header.
+        NoHeadroom => "no_headroom",
     }
 }
 
@@ -141,6 +146,12 @@ pub struct WorkerStats {
     pub arp_replies: Counter,
     pub arp_requests: Counter,
     pub icmp_echo_replies: Counter,
+    /// Packets encapsulated toward tunnel real servers.
+    pub tunnel_packets: Counter,
+    /// ICMP errors vsd built (fragmentation needed for the tunnel MTU).
+    pub icmp_errors_sent: Counter,
+    /// ICMP errors of tracked connections forwarded: translated (NAT), relayed (tunnel) or passed on.
+    pub icmp_errors_forwarded: Counter,
     pub conns_created: Counter,
     pub conns_expired: Counter,
     pub templates_created: Counter,

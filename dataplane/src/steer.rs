@@ -115,12 +115,21 @@ impl Steering {
 }
 
 /// The client of the datagram an ICMPv4 error quotes: vsd sent that datagram, so its destination is
-/// the client when it came from a VIP (toward the client), else its source (toward a real server).
+/// the client when it came from a VIP (toward the client), else its source (toward a real server);
+/// for one of our tunnel packets, the source of the packet inside.
 fn quoted_client(p: &Parsed, frame: &[u8], is_local: &impl Fn(&Addr) -> bool) -> Option<Addr> {
     let end = (p.l3_off + p.l3_len as usize).min(frame.len());
     let icmp = IcmpPacket::new_checked(frame.get(p.l4_off..end)?).ok()?;
     let inner = icmp.quoted().ok()?;
     let (src, dst) = (inner.src(), inner.dst());
+    if is_local(&src) {
+        // One of our tunnel packets: its client is the source of the packet inside.
+        if let Some(d) = crate::tunnel::decap(icmp.data(), None) {
+            let tunnelled = icmp.data().get(d.inner_off..)?;
+            return (tunnelled.len() >= crate::wire::ipv4::HEADER_LEN)
+                .then(|| crate::wire::Ipv4Packet::new_unchecked(tunnelled).src());
+        }
+    }
     Some(if is_local(&src) { dst } else { src })
 }
 

@@ -155,6 +155,9 @@ pub struct Service {
     #[serde(default)]
     pub scheduler: Scheduler,
     pub forwarding: Forwarding,
+    /// The encapsulation of `forwarding: tunnel` (ipvsadm 1.31 `--tun-type`); IPIP when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<Tunnel>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistence: Option<Persistence>,
     /// ipvsadm `-o`/`--ops`: schedule each UDP datagram on its own.
@@ -197,6 +200,42 @@ pub struct Persistence {
 impl Default for Persistence {
     fn default() -> Self {
         Self { timeout: DEFAULT_PERSISTENCE_TIMEOUT, netmask: DEFAULT_NETMASK, netmask6: DEFAULT_NETMASK6 }
+    }
+}
+
+/// A tunnel service's encapsulation: ipvsadm 1.31 `--tun-type`, `--tun-port`, `--tun-nocsum|csum`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tunnel {
+    #[serde(rename = "type")]
+    pub kind: TunnelType,
+    /// GUE's UDP destination port; GUE only (default 6080).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// GUE: UDP checksum; GRE: GRE checksum (`--tun-csum`). Off by default (`--tun-nocsum`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub checksum: bool,
+}
+
+/// ipvsadm's `--tun-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunnelType {
+    /// IP in IP (RFC 2003).
+    Ipip,
+    /// Generic UDP Encapsulation, variant 0 (Linux FOU `encap gue`).
+    Gue,
+    /// GRE (RFC 2784) carrying IPv4.
+    Gre,
+}
+
+impl TunnelType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TunnelType::Ipip => "ipip",
+            TunnelType::Gue => "gue",
+            TunnelType::Gre => "gre",
+        }
     }
 }
 

@@ -793,3 +793,28 @@ fn sorry_server_rules() {
     let typo = with_check("sorry_server: { addr: 198.19.0.99 }");
     assert_says(&refuse_text(&typo), "services[0].sorry_server", "unknown field `addr`");
 }
+
+#[test]
+fn tunnel_keys_parse_and_their_rules_refuse() {
+    let tun = |t: &str| BASE.replacen("    forwarding: dr\n", &format!("    forwarding: tunnel\n{t}"), 1);
+    let config = parse(&tun("    tunnel: { type: gue, port: 7000, checksum: true }\n"), "t.yaml").unwrap();
+    assert_eq!(
+        config.services[1].tunnel,
+        Some(Tunnel { kind: TunnelType::Gue, port: Some(7000), checksum: true })
+    );
+    let config = parse(&tun(""), "t.yaml").unwrap();
+    assert_eq!((config.services[1].forwarding, config.services[1].tunnel), (Forwarding::Tunnel, None));
+    let gre = parse(&tun("    tunnel: { type: gre, checksum: true }\n"), "t.yaml").unwrap();
+    assert_eq!(gre.services[1].tunnel.unwrap().kind, TunnelType::Gre);
+
+    let message = refuse_text(&tun("    tunnel: { type: gre, port: 6080 }\n"));
+    assert_says(&message, "services[1].tunnel.port", "applies to type: gue only");
+    let message = refuse_text(&tun("    tunnel: { type: ipip, checksum: true }\n"));
+    assert_says(&message, "services[1].tunnel.checksum", "IPIP has no checksum");
+    let message = refuse_text(&tun("    tunnel: { type: gue, port: 0 }\n"));
+    assert_says(&message, "services[1].tunnel.port", "must be 1..=65535");
+    let message = refuse_text(&tun("    tunnel: { type: vxlan }\n"));
+    assert!(message.contains("unknown variant `vxlan`"), "{message}");
+    let message = refuse("    forwarding: nat\n", "    forwarding: nat\n    tunnel: { type: ipip }\n");
+    assert_says(&message, "services[0].tunnel", "applies to forwarding: tunnel, not nat");
+}

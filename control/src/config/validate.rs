@@ -14,7 +14,7 @@ use std::ops::RangeInclusive;
 use super::error::ConfigError;
 use super::health::{check_health, check_probe_port};
 use super::prefix::{Prefix, IPV4_BITS, IPV6_BITS};
-use super::schema::{Config, Forwarding, Interface, Protocol, Route, Service, MAX_WEIGHT};
+use super::schema::{Config, Forwarding, Interface, Protocol, Route, Service, TunnelType, MAX_WEIGHT};
 
 /// Smallest IPv4 MTU every link must carry (RFC 791, "Every internet module must be able to forward a
 /// datagram of 68 octets").
@@ -314,6 +314,29 @@ impl Config {
 }
 
 /// Rules about one service that need no other part of the config.
+/// `tunnel:` belongs to `forwarding: tunnel`; its port to GUE, its checksum to GUE and GRE (as
+/// ipvsadm 1.31's `--tun-port` and `--tun-csum`).
+fn check_tunnel(path: &str, service: &Service) -> Result {
+    let Some(t) = &service.tunnel else { return Ok(()) };
+    let at = format!("{path}.tunnel");
+    if service.forwarding != Forwarding::Tunnel {
+        let reason = format!("applies to forwarding: tunnel, not {}", service.forwarding.as_str());
+        return Err(ConfigError::labelled(at, &service.name, reason));
+    }
+    match (t.kind, t.port) {
+        (TunnelType::Gue, Some(0)) => Err(ConfigError::invalid(format!("{at}.port"), "must be 1..=65535")),
+        (TunnelType::Ipip | TunnelType::Gre, Some(_)) => {
+            let reason = format!("applies to type: gue only (ipvsadm --tun-port), not {}", t.kind.as_str());
+            Err(ConfigError::invalid(format!("{at}.port"), reason))
+        }
+        _ if t.kind == TunnelType::Ipip && t.checksum => {
+            let reason = "applies to type: gue and gre (ipvsadm --tun-csum); IPIP has no checksum";
+            Err(ConfigError::invalid(format!("{at}.checksum"), reason))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn check_service_shape(path: &str, service: &Service) -> Result {
     let name = service.name.as_str();
     if service.vips.is_empty() {
@@ -349,6 +372,7 @@ fn check_service_shape(path: &str, service: &Service) -> Result {
         let reason = "one_packet applies to UDP only (ipvsadm --ops)";
         return Err(ConfigError::labelled(format!("{path}.one_packet"), name, reason));
     }
+    check_tunnel(path, service)?;
     if let Some(p) = &service.persistence {
         let at = format!("{path}.persistence");
         if p.timeout.is_zero() {

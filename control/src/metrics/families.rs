@@ -143,6 +143,15 @@ pub static W_ARP_REPLIES: Family = counter("vsd_worker_arp_replies", WORKER, "AR
 pub static W_ARP_REQUESTS: Family = counter("vsd_worker_arp_requests", WORKER, "ARP requests sent.");
 pub static W_ECHO_REPLIES: Family =
     counter("vsd_worker_icmp_echo_replies", WORKER, "ICMP echo replies sent.");
+pub static W_TUNNEL_PACKETS: Family =
+    counter("vsd_worker_tunnel_packets", WORKER, "Packets encapsulated toward tunnel real servers.");
+pub static W_ICMP_ERRORS_SENT: Family =
+    counter("vsd_worker_icmp_errors_sent", WORKER, "ICMP errors built (fragmentation needed for a tunnel).");
+pub static W_ICMP_ERRORS_FORWARDED: Family = counter(
+    "vsd_worker_icmp_errors_forwarded",
+    WORKER,
+    "ICMP errors of tracked connections translated (NAT), relayed (tunnel) or passed on (DR).",
+);
 pub static W_TABLE_ENTRIES: Family = gauge(
     "vsd_worker_conn_table_entries",
     WORKER,
@@ -201,6 +210,9 @@ pub static ALL: &[&Family] = &[
     &W_ARP_REPLIES,
     &W_ARP_REQUESTS,
     &W_ECHO_REPLIES,
+    &W_TUNNEL_PACKETS,
+    &W_ICMP_ERRORS_SENT,
+    &W_ICMP_ERRORS_FORWARDED,
     &W_TABLE_ENTRIES,
     &W_TABLE_CAPACITY,
     &W_CYCLES,

@@ -12,7 +12,7 @@
 //! 227 replies, which [`Worker::ftp_splice`] finishes once the buffer can be resized.
 
 use super::loads::Loads;
-use super::{Verdict, Worker};
+use super::{icmp_error, Verdict, Worker};
 use crate::addr::{Addr, FlowKey, Proto};
 use crate::buf::PacketBuf;
 use crate::conn::{
@@ -34,6 +34,7 @@ impl<B: PacketBuf> Worker<B> {
         match p.l4 {
             L4::Tcp { sport, dport, flags } => self.l4(now, p, buf, Proto::Tcp, sport, dport, flags, local),
             L4::Udp { sport, dport } => self.l4(now, p, buf, Proto::Udp, sport, dport, TcpFlags::NONE, local),
+            L4::Icmp { ty, .. } if icmp_error::is_error(ty) => self.icmp_error(now, p, buf),
             L4::Icmp { .. } if local || self.snap.is_vip(p.dst) => self.echo_reply(iface, p, buf),
             _ if local => Verdict::Drop(DropReason::Local),
             _ if p.ip_proto == ip_proto::ICMP => Verdict::Drop(DropReason::Icmp),
@@ -377,8 +378,8 @@ impl<B: PacketBuf> Worker<B> {
                 rewrite(buf, p, End::Src, c.rs, c.vip, c.vport);
                 Verdict::Route { to: c.client, on_link: false }
             }
-            // Tunnel and full NAT are refused when the snapshot is built; an entry of theirs
-            // cannot exist yet.
+            (Fwd::Tunnel, Dir::In) => Verdict::Encap { svc: c.service, rs: c.rs },
+            // Full NAT is refused when the snapshot is built; an entry of it cannot exist yet.
             _ => Verdict::Drop(DropReason::NoMatch),
         }
     }
@@ -409,7 +410,7 @@ pub(super) fn unaccount(loads: &mut Loads, dest_stats: &[DestStats], c: &Conn) {
 
 /// Decrement the IPv4 TTL as a router does; false if the packet must not be forwarded.
 #[inline]
-fn decrement_ttl(buf: &mut [u8], p: &Parsed) -> bool {
+pub(super) fn decrement_ttl(buf: &mut [u8], p: &Parsed) -> bool {
     let mut ip = Ipv4Packet::new_unchecked(&mut buf[p.l3_off..]);
     let ttl = ip.ttl();
     if ttl <= 1 {

@@ -16,8 +16,10 @@
 mod control;
 mod forward;
 mod host;
+mod icmp_error;
 mod loads;
 mod share;
+mod tunnel;
 
 pub use control::{Command, Reply};
 pub use share::NeighShare;
@@ -59,6 +61,16 @@ pub(crate) enum Verdict {
         on_link: bool,
     },
     Drop(DropReason),
+    /// Encapsulate toward real server `rs` with service `svc`'s tunnel, then route ([`tunnel`]).
+    Encap {
+        svc: crate::service::ServiceId,
+        rs: crate::addr::Addr,
+    },
+    /// An ICMP message built in place ([`icmp_error`]): cut the frame to `len` bytes, then route it.
+    Cut {
+        to: crate::addr::Addr,
+        len: u32,
+    },
     /// Handled; free without counting a drop.
     Consumed,
 }
@@ -88,6 +100,8 @@ pub struct Worker<B> {
     steering: Arc<Steering>,
     /// Neighbours learned from the wire, to pass on to the other workers.
     neigh_shares: Vec<NeighShare>,
+    /// Path MTUs toward tunnel real servers and the outer IP ident.
+    tunnel: tunnel::TunnelState,
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -122,6 +136,7 @@ impl<B: PacketBuf> Worker<B> {
             dest_stats,
             steering: Arc::new(Steering::new(1, 32, 128, crate::steer::DEFAULT_KEY)),
             neigh_shares: Vec::with_capacity(NEIGH_CAPACITY),
+            tunnel: tunnel::TunnelState::new(id),
             snap,
         }
     }
@@ -240,6 +255,14 @@ impl<B: PacketBuf> Worker<B> {
         match verdict {
             Verdict::Tx(out) => Action::Tx(out, pkt),
             Verdict::Consumed => Action::Free(pkt),
+            Verdict::Encap { svc, rs } => {
+                let v = self.tunnel_xmit(now, svc, rs, &mut pkt);
+                self.finish(now, v, pkt)
+            }
+            Verdict::Cut { to, len } => {
+                pkt.trim(pkt.len().saturating_sub(len as usize));
+                self.finish(now, Verdict::Route { to, on_link: false }, pkt)
+            }
             Verdict::Drop(r) => {
                 self.stats.count_drop(r);
                 Action::Free(pkt)

@@ -428,6 +428,7 @@ fn unresolved_next_hop_gives_up_and_counts() {
 mod control;
 mod multicore;
 mod persist;
+mod tunnel;
 
 #[test]
 fn a_prefetched_burst_is_processed_exactly_like_single_packets() {

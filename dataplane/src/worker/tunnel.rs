@@ -1,0 +1,132 @@
+//! Tunnel transmit (LVS-TUN, `ip_vs_tunnel_xmit`): encapsulate the client's packet toward its real
+//! server, which may sit anywhere routable; the server answers the client directly.
+//!
+//! The pipeline only decides *that* a packet is tunnelled ([`Verdict::Encap`]); the work happens
+//! here, on the buffer, because encapsulation grows the frame at the front. The route and the next
+//! hop to the server come from the routing table and ARP like any routed packet. The outer source is
+//! the egress interface's address toward the server.
+//!
+//! MTU (LVS `ensure_mtu_is_adequate`): a packet whose inner length does not fit the egress MTU (or
+//! the path MTU learned for the server from ICMP, [`crate::worker::icmp_error`]) minus the tunnel
+//! overhead is refused. With DF set, the client gets "fragmentation needed" with that reduced MTU,
+//! so its PMTU discovery converges. Without DF, LVS lets the kernel fragment the outer packet; vsd
+//! does not fragment (it would need a second buffer per fragment on the fast path) and drops it,
+//! counted as `too_big`: the one deviation from LVS, see docs/TUNNEL.md.
+
+use super::{Verdict, Worker};
+use crate::addr::Addr;
+use crate::buf::PacketBuf;
+use crate::service::ServiceId;
+use crate::stats::DropReason;
+use crate::time::Instant;
+use crate::tunnel::{encap, flow_hash, Outer};
+use crate::wire::{ethernet, ethertype, ip_proto, set_u16, Ipv4Packet};
+use core::time::Duration;
+use rustc_hash::FxHashMap;
+
+/// How long a learned path MTU holds (Linux `ip_rt_mtu_expires`: 10 minutes).
+const PMTU_EXPIRES: Duration = Duration::from_secs(600);
+/// The smallest path MTU taken from an ICMP message (Linux `ip_rt_min_pmtu`: 512 + 20 + 20).
+pub(super) const MIN_PMTU: u16 = 552;
+/// Learned path MTUs kept per worker; beyond, the table starts over (it is a cache).
+const PMTU_CAPACITY: usize = 4096;
+
+/// A worker's tunnel state: path MTUs learned per real server, and the outer IP ident.
+pub(super) struct TunnelState {
+    pmtu: FxHashMap<Addr, (u16, Instant)>,
+    ident: u16,
+}
+
+impl TunnelState {
+    pub(super) fn new(worker: u16) -> TunnelState {
+        let mut pmtu = FxHashMap::default();
+        pmtu.reserve(PMTU_CAPACITY);
+        // Cores count from different points, so that their idents toward one server rarely meet.
+        TunnelState { pmtu, ident: worker.wrapping_mul(0x1000) }
+    }
+
+    /// The path MTU learned for `rs`, if it has not expired.
+    pub(super) fn pmtu(&self, now: Instant, rs: Addr) -> Option<u16> {
+        self.pmtu.get(&rs).filter(|(_, until)| now < *until).map(|(m, _)| *m)
+    }
+
+    /// Learn a path MTU for `rs` from an ICMP "fragmentation needed" (only ever lowered while it
+    /// holds, as Linux's `__ip_rt_update_pmtu`).
+    pub(super) fn learn_pmtu(&mut self, now: Instant, rs: Addr, mtu: u16) -> u16 {
+        let mtu = mtu.max(MIN_PMTU);
+        let mtu = self.pmtu(now, rs).map_or(mtu, |old| old.min(mtu));
+        if self.pmtu.len() >= PMTU_CAPACITY && !self.pmtu.contains_key(&rs) {
+            self.pmtu.clear();
+        }
+        self.pmtu.insert(rs, (mtu, now + PMTU_EXPIRES));
+        mtu
+    }
+
+    fn next_ident(&mut self) -> u16 {
+        self.ident = self.ident.wrapping_add(1);
+        self.ident
+    }
+}
+
+impl<B: PacketBuf> Worker<B> {
+    /// The largest inner packet that fits the tunnel to `rs`: the egress MTU, or the learned path
+    /// MTU if lower, minus the overhead of service `svc`'s encapsulation. `None`: no route.
+    pub(super) fn tunnel_room(&self, now: Instant, svc: ServiceId, rs: Addr) -> Option<u16> {
+        let nh = self.snap.routes.lookup(rs)?;
+        let mut mtu = self.snap.ifaces[nh.iface as usize].mtu;
+        if let Some(p) = self.tunnel.pmtu(now, rs) {
+            mtu = mtu.min(p);
+        }
+        Some(mtu.saturating_sub(self.snap.tunnel(svc).overhead() as u16))
+    }
+
+    /// Encapsulate the IPv4 packet of `pkt` (untagged Ethernet) toward `rs` for service `svc`, or
+    /// turn it into the client's "fragmentation needed" when it does not fit.
+    pub(super) fn tunnel_xmit(&mut self, now: Instant, svc: ServiceId, rs: Addr, pkt: &mut B) -> Verdict {
+        let l3 = ethernet::HEADER_LEN;
+        let (len, df, proto, client, hash) = {
+            let frame = pkt.as_ref();
+            let ip = Ipv4Packet::new_unchecked(&frame[l3..]);
+            let l4 = ip.after_header();
+            let ports = if matches!(ip.protocol(), ip_proto::TCP | ip_proto::UDP) && l4.len() >= 4 {
+                (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]))
+            } else {
+                (0, 0)
+            };
+            let hash = flow_hash(ip.src_addr(), ip.dst_addr(), ports.0, ports.1, ip.protocol());
+            (usize::from(ip.total_len()), ip.dont_frag(), ip.protocol(), ip.src_addr(), hash)
+        };
+        // Ethernet padding of a short frame is not part of the inner packet.
+        let pad = pkt.len().saturating_sub(l3 + len);
+        if pad > 0 {
+            pkt.trim(pad);
+        }
+        let Some(room) = self.tunnel_room(now, svc, rs) else { return Verdict::Drop(DropReason::NoRoute) };
+        if len > usize::from(room) {
+            // Never an ICMP error about an ICMP error (RFC 1122 §3.2.2); LVS skips all ICMP here.
+            if !df || proto == ip_proto::ICMP {
+                return Verdict::Drop(DropReason::TooBig);
+            }
+            self.stats.count_drop(DropReason::TooBig);
+            return self.frag_needed(pkt, Addr::from_v4(client), room);
+        }
+        let spec = self.snap.tunnel(svc);
+        let src = self
+            .snap
+            .routes
+            .lookup(rs)
+            .and_then(|nh| self.snap.ifaces[nh.iface as usize].source_for(rs))
+            .and_then(|a| a.v4());
+        let Some(src) = src else { return Verdict::Drop(DropReason::NoRoute) };
+        if !pkt.prepend(spec.overhead()) {
+            return Verdict::Drop(DropReason::NoHeadroom);
+        }
+        let frame = pkt.as_mut();
+        // The MACs are written once the next hop resolves; the ethertype stays IPv4.
+        set_u16(frame, 12, ethertype::IPV4);
+        let outer = Outer { src, dst: rs.v4_octets(), ident: self.tunnel.next_ident(), flow_hash: hash };
+        encap(&mut frame[l3..], &spec, &outer);
+        self.stats.tunnel_packets.inc();
+        Verdict::Route { to: rs, on_link: false }
+    }
+}
