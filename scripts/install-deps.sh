@@ -10,6 +10,7 @@ PKGS=(
     iproute2 ethtool iputils-ping procps   # namespaces, veths, checksum offload, ping for readiness
     curl python3              # real HTTP clients and backends in the end-to-end tests
     openssl vsftpd            # TLS affinity (s_server/s_client) and FTP backends in the end-to-end tests
+    tcpdump                   # the tunnel end-to-end test checks the encapsulations on the wire
     prometheus                # promtool, to check the /metrics text in the end-to-end tests
 )
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""A real HTTP backend for the end-to-end tests: answers every GET with its own name.
+"""A real HTTP backend for the end-to-end tests: answers every GET with its own name, and every PUT
+with its name and the SHA-256 of the body it received (uploads through vsd's tunnels).
 
 Usage: backend.py NAME ADDR PORT
 It also reports the client address it saw in an X-Client header, so tests can check that NAT keeps the
 client's source address (LVS NAT is not a proxy).
 """
+import hashlib
 import http.server
 import socketserver
 import sys
@@ -21,6 +23,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-Client", self.client_address[0])
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_PUT(self):
+        left = int(self.headers.get("Content-Length", "0"))
+        digest = hashlib.sha256()
+        while left > 0:
+            chunk = self.rfile.read(min(left, 65536))
+            if not chunk:
+                break
+            digest.update(chunk)
+            left -= len(chunk)
+        body = f"{NAME} {digest.hexdigest()}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
