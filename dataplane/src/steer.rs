@@ -244,4 +244,33 @@ mod tests {
         let arp = craft::arp(1, [0xff; 6], [2; 6], [198, 18, 0, 9], [0; 6], [198, 18, 0, 2]);
         assert_eq!(s.owner_of(&crate::wire::parse_frame(&arp).unwrap(), &arp, local), None);
     }
+
+    #[test]
+    fn an_error_about_our_tunnel_packet_belongs_to_the_client_inside() {
+        use crate::craft;
+        use crate::tunnel::{encap, Outer, TunnelSpec};
+        let s = Steering::new(3, 32, 128, DEFAULT_KEY);
+        let ours = a("198.19.0.1");
+        let local = |x: &Addr| *x == ours || *x == a("198.18.0.120");
+        for c in 0..50u8 {
+            let client = [198, 18, 1, c];
+            let spec = TunnelSpec::default();
+            let mut tunnelled = vec![0; spec.overhead()];
+            tunnelled.extend_from_slice(&craft::tcp_v4(client, [198, 18, 0, 120], 40000, 80, 2, b""));
+            let outer = Outer { src: [198, 19, 0, 1], dst: [198, 20, 0, 21], ident: 1, flow_hash: 0 };
+            encap(&mut tunnelled, &spec, &outer);
+            let mut icmp = vec![3, 4, 0, 0, 0, 0, 5, 0x78];
+            icmp.extend_from_slice(&tunnelled);
+            let sum = crate::wire::checksum::finish(crate::wire::checksum::data(&icmp));
+            icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+            let err = craft::ethernet(
+                [2; 6],
+                [4; 6],
+                0x0800,
+                &craft::ipv4([198, 19, 0, 254], [198, 19, 0, 1], 1, 64, &icmp),
+            );
+            let p = crate::wire::parse_frame(&err).unwrap();
+            assert_eq!(s.owner_of(&p, &err, local), Some(s.owner(&Addr::from_v4(client))));
+        }
+    }
 }
