@@ -302,4 +302,31 @@ services:
         // A snapshot built afresh does not extend one it did not build on.
         assert!(!build_on(&two, 2, None).extends(&s1));
     }
+
+    #[test]
+    fn tunnel_encapsulation_follows_the_service_id_across_reloads() {
+        let tun = |name: &str, vip: &str, t: &str| {
+            WEB.replace("name: web", &format!("name: {name}"))
+                .replace("198.18.0.100", vip)
+                .replace("forwarding: nat", &format!("forwarding: tunnel\n    tunnel: {t}"))
+                .replace("port: 8080 }", "port: 80 }")
+                .replace("    sorry_server: { address: 198.19.0.99, port: 80 }\n", "")
+        };
+        let real = "      - { address: 198.19.0.11 }\n";
+        let gue = tun("gue", "198.18.0.110", "{ type: gue, port: 7000, checksum: true }");
+        let gre = tun("gre", "198.18.0.111", "{ type: gre }");
+        let one = cfg(&[&gue, real, &gre, real]);
+        let s1 = build_on(&one, 1, None);
+        assert_eq!(s1.services[0].fwd, Fwd::Tunnel);
+        assert_eq!(s1.tunnel(0), TunnelSpec { kind: TunnelKind::Gue, port: 7000, csum: true });
+        assert_eq!(s1.tunnel(1), TunnelSpec { kind: TunnelKind::Gre, port: DEFAULT_GUE_PORT, csum: false });
+        // gre first now, gue gone, a new IPIP service: ids (and so encapsulations) stay put.
+        let ipip = tun("ipip", "198.18.0.112", "{ type: ipip }");
+        let two = cfg(&[&gre, real, &ipip, real]);
+        let s2 = build_on(&two, 2, Some(&s1));
+        assert_eq!(place(&two.services[0], &s2).unwrap().id, 1);
+        assert_eq!(s2.tunnel(1).kind, TunnelKind::Gre);
+        assert_eq!(s2.tunnel(0).kind, TunnelKind::Gue, "the retired gue service's connections keep GUE");
+        assert_eq!(s2.tunnel(place(&two.services[1], &s2).unwrap().id), TunnelSpec::default());
+    }
 }
