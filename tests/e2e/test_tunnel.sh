@@ -107,6 +107,29 @@ check "a 1500-byte DF datagram to the IPIP tunnel gets fragmentation-needed, mtu
 route=$(inns cl ip route get "$V_UDP" from 198.18.0.11)
 check "the client's kernel took it: its route to $V_UDP caches mtu 1480" grep -q "mtu 1480" <<<"$route"
 
+# Without DF, vsd fragments the outer packet as LVS lets the kernel do; t1 reassembles and
+# decapsulates it, and its UDP socket on the VIP gets the whole datagram.
+ip netns exec "$(ns t1)" "$PY" - "$V_UDP" "$E2E_TMP/udp-got" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 9000))
+s.settimeout(10)
+try:
+    data, peer = s.recvfrom(65535)
+    r = f"{len(data)} {peer[0]}"
+except socket.timeout:
+    r = "timeout"
+open(sys.argv[2], "w").write(r)
+PY
+E2E_PIDS+=($!)
+sleep 0.5
+inns cl "$PY" -c "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+s.setsockopt(socket.IPPROTO_IP, 10, 0); s.bind(('198.18.0.12', 0)); s.sendto(b'y' * 1472, ('$V_UDP', 9000))"
+for _ in $(seq 50); do [ -s "$E2E_TMP/udp-got" ] && break; sleep 0.1; done
+got=$(cat "$E2E_TMP/udp-got" 2>/dev/null)
+check "a 1500-byte datagram without DF reaches t1 whole through IPIP fragments (got: $got)" \
+    test "$got" = "1472 198.18.0.12"
+
 # 3. 1 MiB uploads: the servers' link takes 1400 bytes, so the client's full-size segments only get
 # through once the router's fragmentation-needed about our tunnel packets has been relayed.
 for spec in "$V_IPIP:1380" "$V_GUE:1368" "$V_GRE:1376"; do
@@ -142,6 +165,8 @@ check "IPIP on the wire: proto 4 from vsd to t1, DF, carrying the client's SYN t
     grep -qE "flags \[DF\], proto IPIP \(4\).*" <<<"$wire"
 check "tcpdump decodes the IPIP inner packet: 198.18.0.10 > $V_IPIP.80 inside 198.19.0.1 > 198.20.0.21" \
     grep -qzE "198\.19\.0\.1 > 198\.20\.0\.21: [^\n]*\n?[^\n]*198\.18\.0\.10\.[0-9]+ > $V_IPIP\.80" <<<"$wire"
+check "the DF-clear datagram crossed as IPIP fragments (MF set, then offset 1480)" \
+    grep -qzE "flags \[\+\], proto IPIP \(4\), length 1500\).*offset 1480, flags \[none\], proto IPIP \(4\)" <<<"$wire"
 check "GRE on the wire: tcpdump decodes GREv0 carrying a client's packet to $V_GRE" \
     grep -qE "GREv0, .*198\.18\.0\.1[0-3]\.[0-9]+ > $V_GRE\.80" <<<"$(tr '\n' ' ' <<<"$wire")"
 gue_sports=$(tcpdump -n -r "$E2E_TMP/tunnel.pcap" 'udp dst port 6080' 2>/dev/null |

@@ -97,6 +97,9 @@ impl LcoreJob {
                     self.act(act, &mut tx, &mut free, &mut redirect);
                 }
             }
+            if self.worker.wants_fragment() {
+                self.fragments(now, &mut tx, &mut free, &mut redirect);
+            }
             if now.as_millis() != last_tick {
                 last_tick = now.as_millis();
                 self.worker.poll_timers(now);
@@ -145,6 +148,24 @@ impl LcoreJob {
                     push_free(free, m);
                 }
             }
+        }
+    }
+
+    /// The later fragments of oversized tunnel packets (DF clear), each in a fresh buffer.
+    fn fragments(
+        &mut self,
+        now: Instant,
+        tx: &mut [MbufBurst<TX_BURST>],
+        free: &mut MbufBurst<TX_BURST>,
+        redirect: &mut [MbufBurst<TX_BURST>],
+    ) {
+        while self.worker.wants_fragment() {
+            let Some(m) = self.pool.alloc() else {
+                self.worker.stats().count_drop(DropReason::NoMbuf);
+                break;
+            };
+            let act = self.worker.poll_fragment(now, Pkt(m));
+            self.act(act, tx, free, redirect);
         }
     }
 

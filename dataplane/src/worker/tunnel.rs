@@ -8,10 +8,11 @@
 //!
 //! MTU (LVS `ensure_mtu_is_adequate`): a packet whose inner length does not fit the egress MTU (or
 //! the path MTU learned for the server from ICMP, [`crate::worker::icmp_error`]) minus the tunnel
-//! overhead is refused. With DF set, the client gets "fragmentation needed" with that reduced MTU,
-//! so its PMTU discovery converges. Without DF, LVS lets the kernel fragment the outer packet; vsd
-//! does not fragment (it would need a second buffer per fragment on the fast path) and drops it,
-//! counted as `too_big`: the one deviation from LVS, see docs/TUNNEL.md.
+//! overhead is refused when it has DF set: the client gets "fragmentation needed" with that reduced
+//! MTU, so its PMTU discovery converges. Without DF, LVS lets the kernel fragment the outer packet
+//! (its DF is copied, so clear), and so does vsd (RFC 791): the first fragment stays in the packet's
+//! buffer, the rest waits in a small queue of preallocated tails until the driver hands the worker
+//! fresh buffers ([`Worker::poll_fragment`]), the way ARP requests get theirs.
 
 use super::{Verdict, Worker};
 use crate::addr::Addr;
@@ -20,9 +21,10 @@ use crate::service::ServiceId;
 use crate::stats::DropReason;
 use crate::time::Instant;
 use crate::tunnel::{encap, flow_hash, Outer};
-use crate::wire::{ethernet, ethertype, ip_proto, set_u16, Ipv4Packet};
+use crate::wire::{ethernet, ethertype, ip_proto, ipv4, set_u16, Ipv4Packet};
 use core::time::Duration;
 use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 
 /// How long a learned path MTU holds (Linux `ip_rt_mtu_expires`: 10 minutes).
 const PMTU_EXPIRES: Duration = Duration::from_secs(600);
@@ -30,11 +32,33 @@ const PMTU_EXPIRES: Duration = Duration::from_secs(600);
 pub(super) const MIN_PMTU: u16 = 552;
 /// Learned path MTUs kept per worker; beyond, the table starts over (it is a cache).
 const PMTU_CAPACITY: usize = 4096;
+/// Oversized DF-clear packets whose later fragments may wait for buffers at once, per worker;
+/// beyond, such packets are dropped (`too_big`).
+const FRAG_SLOTS: usize = 16;
+/// The largest outer packet a tail is preallocated for (a 9000-byte jumbo frame plus overhead).
+const FRAG_TAIL_CAPACITY: usize = 9216;
+
+/// The later fragments of one outer packet: its IPv4 header and the payload after the first
+/// fragment.
+struct Tail {
+    rs: Addr,
+    header: [u8; ipv4::HEADER_LEN],
+    data: Vec<u8>,
+    /// Offset of `data[0]` in the outer payload (bytes).
+    offset: usize,
+    /// Bytes of `data` already sent.
+    sent: usize,
+    /// Payload bytes per fragment (a multiple of 8).
+    step: usize,
+}
 
 /// A worker's tunnel state: path MTUs learned per real server, and the outer IP ident.
 pub(super) struct TunnelState {
     pmtu: FxHashMap<Addr, (u16, Instant)>,
     ident: u16,
+    /// Fragments waiting for buffers, oldest first, and the tails' spare storage.
+    tails: VecDeque<Tail>,
+    spare: Vec<Vec<u8>>,
 }
 
 impl TunnelState {
@@ -42,7 +66,12 @@ impl TunnelState {
         let mut pmtu = FxHashMap::default();
         pmtu.reserve(PMTU_CAPACITY);
         // Cores count from different points, so that their idents toward one server rarely meet.
-        TunnelState { pmtu, ident: worker.wrapping_mul(0x1000) }
+        TunnelState {
+            pmtu,
+            ident: worker.wrapping_mul(0x1000),
+            tails: VecDeque::with_capacity(FRAG_SLOTS),
+            spare: (0..FRAG_SLOTS).map(|_| Vec::with_capacity(FRAG_TAIL_CAPACITY)).collect(),
+        }
     }
 
     /// The path MTU learned for `rs`, if it has not expired.
@@ -102,15 +131,19 @@ impl<B: PacketBuf> Worker<B> {
             pkt.trim(pad);
         }
         let Some(room) = self.tunnel_room(now, svc, rs) else { return Verdict::Drop(DropReason::NoRoute) };
-        if len > usize::from(room) {
+        let spec = self.snap.tunnel(svc);
+        let fragment = len > usize::from(room);
+        if fragment && df {
             // Never an ICMP error about an ICMP error (RFC 1122 §3.2.2); LVS skips all ICMP here.
-            if !df || proto == ip_proto::ICMP {
+            if proto == ip_proto::ICMP {
                 return Verdict::Drop(DropReason::TooBig);
             }
             self.stats.count_drop(DropReason::TooBig);
             return self.frag_needed(pkt, Addr::from_v4(client), room);
         }
-        let spec = self.snap.tunnel(svc);
+        if fragment && (self.tunnel.spare.is_empty() || len + spec.overhead() > FRAG_TAIL_CAPACITY) {
+            return Verdict::Drop(DropReason::TooBig);
+        }
         let src = self
             .snap
             .routes
@@ -127,6 +160,69 @@ impl<B: PacketBuf> Worker<B> {
         let outer = Outer { src, dst: rs.v4_octets(), ident: self.tunnel.next_ident(), flow_hash: hash };
         encap(&mut frame[l3..], &spec, &outer);
         self.stats.tunnel_packets.inc();
+        if fragment {
+            self.first_fragment(pkt, rs, usize::from(room) + spec.overhead());
+        }
         Verdict::Route { to: rs, on_link: false }
+    }
+
+    /// Cut the encapsulated packet in `pkt` to its first fragment for link MTU `mtu`, and queue the
+    /// rest (RFC 791 §3.2: every fragment but the last carries a multiple of 8 payload bytes).
+    fn first_fragment(&mut self, pkt: &mut B, rs: Addr, mtu: usize) {
+        let l3 = ethernet::HEADER_LEN;
+        let step = (mtu - ipv4::HEADER_LEN) / 8 * 8;
+        let at = l3 + ipv4::HEADER_LEN + step;
+        // Checked by the caller: a spare tail exists.
+        let mut data = self.tunnel.spare.pop().unwrap_or_default();
+        data.clear();
+        data.extend_from_slice(&pkt.as_ref()[at..]);
+        let mut header = [0; ipv4::HEADER_LEN];
+        header.copy_from_slice(&pkt.as_ref()[l3..l3 + ipv4::HEADER_LEN]);
+        pkt.trim(pkt.len() - at);
+        let mut ip = Ipv4Packet::new_unchecked(&mut pkt.as_mut()[l3..]);
+        ip.set_total_len((ipv4::HEADER_LEN + step) as u16);
+        ip.set_more_frags(true);
+        ip.fill_checksum();
+        self.tunnel.tails.push_back(Tail { rs, header, data, offset: step, sent: 0, step });
+    }
+
+    /// Whether fragments of an oversized tunnel packet wait for buffers ([`Worker::poll_fragment`]).
+    pub fn wants_fragment(&self) -> bool {
+        !self.tunnel.tails.is_empty()
+    }
+
+    /// Write the next waiting fragment into `buf` (a freshly allocated, empty buffer) and route it
+    /// toward its real server, as [`Worker::process`] does with a received packet.
+    pub fn poll_fragment(&mut self, now: Instant, mut buf: B) -> super::Action<B> {
+        let Some(t) = self.tunnel.tails.front_mut() else { return super::Action::Free(buf) };
+        let chunk = t.step.min(t.data.len() - t.sent);
+        let last = t.sent + chunk == t.data.len();
+        let l3 = ethernet::HEADER_LEN;
+        let room = buf.append(l3 + ipv4::HEADER_LEN + chunk);
+        if room {
+            let frame = buf.as_mut();
+            set_u16(frame, 12, ethertype::IPV4);
+            frame[l3..l3 + ipv4::HEADER_LEN].copy_from_slice(&t.header);
+            frame[l3 + ipv4::HEADER_LEN..].copy_from_slice(&t.data[t.sent..t.sent + chunk]);
+            let mut ip = Ipv4Packet::new_unchecked(&mut frame[l3..]);
+            ip.set_total_len((ipv4::HEADER_LEN + chunk) as u16);
+            ip.set_frag_offset((t.offset + t.sent) as u16);
+            ip.set_more_frags(!last);
+            ip.fill_checksum();
+        }
+        t.sent += chunk;
+        let rs = t.rs;
+        if last || !room {
+            // A fragment that cannot be built loses the packet; the rest is not worth sending.
+            if let Some(t) = self.tunnel.tails.pop_front() {
+                self.tunnel.spare.push(t.data);
+            }
+        }
+        let verdict = if room {
+            Verdict::Route { to: rs, on_link: false }
+        } else {
+            Verdict::Drop(DropReason::NoHeadroom)
+        };
+        self.finish(now, verdict, buf)
     }
 }

@@ -130,7 +130,7 @@ fn tunnels_encapsulate_toward_servers_behind_a_router() {
 }
 
 #[test]
-fn too_big_for_the_tunnel_gets_frag_needed_with_df_and_a_drop_without() {
+fn too_big_for_the_tunnel_with_df_gets_frag_needed() {
     let mut r = rig();
     for (vip, room) in [(V_IPIP, 1480u16), (V_GUE, 1468), (V_GRE, 1476)] {
         r.tx(EXT, &segment(vip, 40000, SYN, 0, true));
@@ -150,10 +150,67 @@ fn too_big_for_the_tunnel_gets_frag_needed_with_df_and_a_drop_without() {
     }
     assert_eq!(r.drops(DropReason::TooBig), 3);
     assert_eq!(r.w.stats().icmp_errors_sent.get(), 3);
-    // Without DF: dropped and counted, nothing sent (vsd does not fragment).
-    assert!(matches!(r.rx(EXT, &segment(V_IPIP, 40000, ACK, 1460, false)), Action::Free(_)));
-    assert_eq!(r.drops(DropReason::TooBig), 4);
-    assert_eq!(r.w.stats().icmp_errors_sent.get(), 3);
+    assert!(!r.w.wants_fragment());
+}
+
+/// Reassemble outer fragments (RFC 791) into the outer payload, checking offsets, MF and idents.
+fn reassemble(frags: &[Vec<u8>]) -> Vec<u8> {
+    let mut payload = Vec::new();
+    let ident = Ipv4Packet::new_checked(&frags[0][14..]).unwrap().ident();
+    for (i, f) in frags.iter().enumerate() {
+        let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
+        assert!(ip.verify_checksum());
+        assert_eq!((ip.ident(), ip.dont_frag()), (ident, false));
+        assert_eq!(usize::from(ip.frag_offset()), payload.len(), "fragment {i} follows on");
+        assert_eq!(ip.more_frags(), i + 1 < frags.len());
+        assert!(i + 1 == frags.len() || ip.payload().len() % 8 == 0);
+        payload.extend_from_slice(ip.payload());
+    }
+    payload
+}
+
+#[test]
+fn without_df_the_outer_packet_is_fragmented_as_lvs_lets_the_kernel_do() {
+    let mut r = rig();
+    for (vip, lens) in [(V_IPIP, [1500, 40]), (V_GUE, [1500, 52]), (V_GRE, [1500, 44])] {
+        r.tx(EXT, &segment(vip, 40000, SYN, 0, true));
+        let input = segment(vip, 40000, ACK, 1460, false);
+        let (out, first) = r.tx(EXT, &input);
+        assert_eq!((out, &first[0..6]), (INT, &ROUTER_MAC[..]));
+        assert!(r.w.wants_fragment());
+        let second = match r.w.poll_fragment(r.now, VecBuf::empty()) {
+            Action::Tx(out, b) => {
+                assert_eq!(out, INT);
+                b.as_ref().to_vec()
+            }
+            other => panic!("expected Tx, got {other:?}"),
+        };
+        assert_eq!(&second[0..14], &first[0..14], "same next hop and ethertype");
+        assert!(!r.w.wants_fragment());
+        assert_eq!([first.len() - 14, second.len() - 14], lens, "{vip:?}");
+        let mut outer = first[14..34].to_vec();
+        outer.extend_from_slice(&reassemble(&[first, second]));
+        let total = outer.len() as u16;
+        outer[2..4].copy_from_slice(&total.to_be_bytes());
+        let d = decap(&outer, Some(DEFAULT_GUE_PORT)).unwrap();
+        assert_eq!(&outer[d.inner_off..], &input[14..], "the reassembled tunnel packet holds the client's");
+    }
+    assert_eq!(r.drops(DropReason::TooBig), 0);
+    // A learned path MTU of 600 cuts an IPIP packet into three.
+    r.w.tunnel.learn_pmtu(r.now, a4(far(21)), 600);
+    r.tx(EXT, &segment(V_IPIP, 40001, SYN, 0, true));
+    r.tx(EXT, &segment(V_IPIP, 40002, SYN, 0, true));
+    let input = segment(V_IPIP, 40002, ACK, 1200, false);
+    let (_, first) = r.tx(EXT, &input);
+    let mut frags = vec![first];
+    while r.w.wants_fragment() {
+        match r.w.poll_fragment(r.now, VecBuf::empty()) {
+            Action::Tx(_, b) => frags.push(b.as_ref().to_vec()),
+            other => panic!("expected Tx, got {other:?}"),
+        }
+    }
+    assert_eq!(frags.iter().map(|f| f.len() - 14).collect::<Vec<_>>(), vec![596, 596, 108]);
+    assert_eq!(&reassemble(&frags)[..], &input[14..]);
 }
 
 #[test]
