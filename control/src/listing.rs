@@ -193,7 +193,7 @@ fn mmss(d: Duration) -> String {
 pub fn services_json(snap: &Snapshot, dests: &[DestState], totals: &dyn Fn(usize) -> DestTotals) -> String {
     let services: Vec<serde_json::Value> = snap
         .live_services()
-        .map(|(_, s)| {
+        .map(|(id, s)| {
             let servers: Vec<serde_json::Value> = s
                 .dests
                 .iter()
@@ -218,6 +218,10 @@ pub fn services_json(snap: &Snapshot, dests: &[DestState], totals: &dyn Fn(usize
                 "persistence": s.persistence.map(|p| serde_json::json!({
                     "timeout": p.timeout.as_secs(), "netmask": p.netmask, "netmask6": p.netmask6,
                 })),
+                "tunnel": (s.fwd == vsd_dataplane::conn::Fwd::Tunnel).then(|| {
+                    let t = snap.tunnel(id);
+                    serde_json::json!({ "type": t.kind.name(), "port": t.port, "checksum": t.csum })
+                }),
                 "servers": servers,
             })
         })
@@ -408,5 +412,26 @@ TCP 29:59  NONE        198.18.0.10:0          198.18.0.101:0         198.19.0.21
         assert_eq!(v["services"][0]["servers"][1]["conns"], 20);
         assert_eq!(v["services"][1]["persistence"]["timeout"], 1800);
         assert_eq!(v["services"][1]["servers"][0]["forward"], "Route");
+        assert!(v["services"][1]["tunnel"].is_null());
+    }
+
+    #[test]
+    fn tunnel_services_list_as_tunnel_with_their_encapsulation() {
+        let text = CFG
+            .replacen("forwarding: dr", "forwarding: tunnel\n    tunnel: { type: gue, checksum: true }", 1)
+            .replacen("ports: [0]", "ports: [80]", 1)
+            .replacen("    persistence: { timeout: 30m, netmask: 24 }\n", "", 1);
+        let cfg = config::parse(&text, "t.yaml").unwrap();
+        let snap = crate::snapshot::build(&cfg, &[[0; 6]; 2], 1, None).unwrap();
+        let dests: Vec<DestState> =
+            snap.dests.iter().map(|d| DestState { weight: d.weight, present: true }).collect();
+        let got = services(&snap, &dests, &totals, &no_rates, View::Plain, 4096);
+        assert!(got.contains("  -> 198.19.0.21:0                Tunnel  1      3          6\n"), "{got}");
+        let v: serde_json::Value = serde_json::from_str(&services_json(&snap, &dests, &totals)).unwrap();
+        assert_eq!(v["services"][1]["servers"][0]["forward"], "Tunnel");
+        assert_eq!(
+            v["services"][1]["tunnel"],
+            serde_json::json!({ "type": "gue", "port": 6080, "checksum": true })
+        );
     }
 }

@@ -13,6 +13,7 @@
 source "$(dirname "$0")/lib.sh"
 
 AGENT=${AGENT_BIN:-$REPO/target/release/vsd-tunnel-agent}
+VSADM=${VSADM:-$REPO/target/release/vsadm}
 V_IPIP=198.18.0.120 V_GUE=198.18.0.121 V_GRE=198.18.0.122 V_UDP=198.18.0.123 V_FTP=198.18.0.124
 LINK_MTU=1400
 
@@ -61,7 +62,8 @@ add_tunnel_server() {
 add_tunnel_server t1 198.20.0.21
 add_tunnel_server t2 198.20.0.22
 
-sed "s/@PREFIX@/vsd-e2e-$$/" "$E2E_DIR/tunnel.yaml" >"$E2E_TMP/vsd.yaml"
+SOCK=$E2E_TMP/admin.sock
+sed "s|@PREFIX@|vsd-e2e-$$|; s|@SOCKET@|$SOCK|" "$E2E_DIR/tunnel.yaml" >"$E2E_TMP/vsd.yaml"
 start_vsd "$E2E_TMP/vsd.yaml" || { FAILED=$((FAILED + 1)); e2e_summary; exit 1; }
 
 # The wire between vsd and the router, and the router's side toward the client.
@@ -197,6 +199,11 @@ echo "$stats" | grep -E '^worker'
 check "vsd relayed the router's fragmentation-needed (icmp errors forwarded > 0) and sent its own" \
     grep -qE 'icmp errors sent [1-9][0-9]* forwarded [1-9]' <<<"$stats"
 check "vsd counted the oversized DF packets as too_big" grep -qE 'too_big=[1-9]' <<<"$stats"
-check "vsd -L shows the Tunnel forwarding method" grep -qE '198\.20\.0\.21:0 +Tunnel' <<<"$stats"
+list=$("$VSADM" --socket "$SOCK" -L -n)
+echo "$list" | head -n 6
+check "vsadm -L -n shows Tunnel in the Forward column, as ipvsadm" \
+    grep -qE '^  -> 198\.20\.0\.21:0 +Tunnel +1 ' <<<"$list"
+check "vsadm -L -n --json gives each tunnel service's encapsulation" \
+    grep -q '"tunnel":{"checksum":true,"port":6080,"type":"gue"}' <<<"$("$VSADM" --socket "$SOCK" -L -n --json)"
 
 e2e_summary
