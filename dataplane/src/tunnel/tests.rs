@@ -1,6 +1,8 @@
 //! Byte layouts of the three encapsulations. The expected bytes were computed apart from this code
 //! (a Python script following RFC 2003, RFC 2784 and the GUE draft, with its own checksum), for one
-//! inner TCP SYN whose TOS byte is 0xba (DSCP EF, ECT(0)), TTL 63 and DF set.
+//! inner TCP SYN whose TOS byte is 0xba (DSCP EF, ECT(0)), TTL 63 and DF set; written to a pcap,
+//! `tcpdump -vvv` decodes them as IPIP and GREv0 around that SYN (checksum present for GRE) and
+//! says "udp sum ok" for GUE with checksum. (The test kernel has no tunnel modules to capture from.)
 
 use super::*;
 
