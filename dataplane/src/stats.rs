@@ -132,6 +132,8 @@ reasons! {
         TooBig => "too_big",
         /// No headroom in the buffer for an encapsulation or ICMP header.
         NoHeadroom => "no_headroom",
+        /// An ICMP error toward a client over the worker's budget (1000/s, bursts of 50, as Linux).
+        IcmpRateLimit => "icmp_rate_limit",
     }
 }
 

@@ -209,6 +209,9 @@ impl<B: PacketBuf> Worker<B> {
             rest = [0, 0, room.to_be_bytes()[0], room.to_be_bytes()[1]];
         }
         let Some(src) = self.source_toward(client) else { return Verdict::Drop(DropReason::NoRoute) };
+        if !self.tunnel.icmp_allowed(now) {
+            return Verdict::Drop(DropReason::IcmpRateLimit);
+        }
         // The inner quote moves up to follow the new headers; the outer quote is cut off.
         let start = qoff + d.inner_off;
         let len = (end - start).min(MAX_ERROR_LEN - ERROR_HEAD);

@@ -9,7 +9,8 @@
 //! MTU (LVS `ensure_mtu_is_adequate`): a packet whose inner length does not fit the egress MTU (or
 //! the path MTU learned for the server from ICMP, [`crate::worker::icmp_error`]) minus the tunnel
 //! overhead is refused when it has DF set: the client gets "fragmentation needed" with that reduced
-//! MTU, so its PMTU discovery converges. Without DF, LVS lets the kernel fragment the outer packet
+//! MTU, so its PMTU discovery converges (at most 1000 errors a second per worker, in bursts of 50, as
+//! Linux's `icmp_send` allows LVS). Without DF, LVS lets the kernel fragment the outer packet
 //! (its DF is copied, so clear), and so does vsd (RFC 791): the first fragment stays in the packet's
 //! buffer, the rest waits in a small queue of preallocated tails until the driver hands the worker
 //! fresh buffers ([`Worker::poll_fragment`]), the way ARP requests get theirs.
@@ -38,6 +39,11 @@ const FRAG_SLOTS: usize = 16;
 /// The largest outer packet a tail is preallocated for (a 9000-byte jumbo frame plus overhead).
 const FRAG_TAIL_CAPACITY: usize = 9216;
 
+/// ICMP errors a worker may send toward clients (its own "fragmentation needed" and relayed tunnel
+/// errors): Linux's `icmp_msgs_per_sec` and `icmp_msgs_burst` defaults, which bound LVS's `icmp_send`.
+const ICMP_PER_SEC: u64 = 1000;
+const ICMP_BURST: u64 = 50;
+
 /// The later fragments of one outer packet: its IPv4 header and the payload after the first
 /// fragment.
 struct Tail {
@@ -59,6 +65,9 @@ pub(super) struct TunnelState {
     /// Fragments waiting for buffers, oldest first, and the tails' spare storage.
     tails: VecDeque<Tail>,
     spare: Vec<Vec<u8>>,
+    /// Token bucket of the ICMP errors sent toward clients.
+    icmp_tokens: u64,
+    icmp_refilled: Instant,
 }
 
 impl TunnelState {
@@ -71,6 +80,8 @@ impl TunnelState {
             ident: worker.wrapping_mul(0x1000),
             tails: VecDeque::with_capacity(FRAG_SLOTS),
             spare: (0..FRAG_SLOTS).map(|_| Vec::with_capacity(FRAG_TAIL_CAPACITY)).collect(),
+            icmp_tokens: ICMP_BURST,
+            icmp_refilled: Instant::from_millis(0),
         }
     }
 
@@ -89,6 +100,21 @@ impl TunnelState {
         }
         self.pmtu.insert(rs, (mtu, now + PMTU_EXPIRES));
         mtu
+    }
+
+    /// Take a token for one ICMP error toward a client; false when the budget is spent.
+    pub(super) fn icmp_allowed(&mut self, now: Instant) -> bool {
+        let ms = now.saturating_since(self.icmp_refilled).as_millis() as u64;
+        let earned = ms * ICMP_PER_SEC / 1000;
+        if earned > 0 {
+            self.icmp_tokens = (self.icmp_tokens + earned).min(ICMP_BURST);
+            self.icmp_refilled = now;
+        }
+        if self.icmp_tokens == 0 {
+            return false;
+        }
+        self.icmp_tokens -= 1;
+        true
     }
 
     fn next_ident(&mut self) -> u16 {
@@ -137,6 +163,9 @@ impl<B: PacketBuf> Worker<B> {
             // Never an ICMP error about an ICMP error (RFC 1122 §3.2.2); LVS skips all ICMP here.
             if proto == ip_proto::ICMP {
                 return Verdict::Drop(DropReason::TooBig);
+            }
+            if !self.tunnel.icmp_allowed(now) {
+                return Verdict::Drop(DropReason::IcmpRateLimit);
             }
             self.stats.count_drop(DropReason::TooBig);
             return self.frag_needed(pkt, Addr::from_v4(client), room);

@@ -151,6 +151,16 @@ fn too_big_for_the_tunnel_with_df_gets_frag_needed() {
     assert_eq!(r.drops(DropReason::TooBig), 3);
     assert_eq!(r.w.stats().icmp_errors_sent.get(), 3);
     assert!(!r.w.wants_fragment());
+    // A burst of 50, then 1000 a second: the 51st oversized DF packet in the same millisecond gets no
+    // error; a millisecond later, one more may.
+    let big = segment(V_IPIP, 40000, ACK, 1460, true);
+    for _ in 3..50 {
+        assert!(matches!(r.rx(EXT, &big), Action::Tx(EXT, _)));
+    }
+    assert!(matches!(r.rx(EXT, &big), Action::Free(_)));
+    assert_eq!(r.drops(DropReason::IcmpRateLimit), 1);
+    r.now = r.now + core::time::Duration::from_millis(1);
+    assert!(matches!(r.rx(EXT, &big), Action::Tx(EXT, _)));
 }
 
 /// Reassemble outer fragments (RFC 791) into the outer payload, checking offsets, MF and idents.
