@@ -163,6 +163,10 @@ fn reference_example_parses_and_shows_defaults() {
     assert_eq!(config.routes[3].via, None);
     assert!(config.services[1].one_packet);
     assert_eq!(config.services[2].persistence.unwrap().timeout, Duration::from_secs(3600));
+    assert_eq!(
+        config.services[2].tunnel,
+        Some(Tunnel { kind: TunnelType::Gue, port: Some(6080), checksum: false })
+    );
     assert_eq!(config.timeouts, Timeouts::default());
     assert_eq!(config.conn_table.capacity, DEFAULT_CONN_CAPACITY);
 }
