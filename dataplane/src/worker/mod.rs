@@ -100,7 +100,7 @@ pub struct Worker<B> {
     steering: Arc<Steering>,
     /// Neighbours learned from the wire, to pass on to the other workers.
     neigh_shares: Vec<NeighShare>,
-    /// Path MTUs toward tunnel real servers and the outer IP ident.
+    /// Tunnel state: path MTUs toward real servers, outer IP ident, waiting fragments, ICMP budget.
     tunnel: tunnel::TunnelState,
 }
 
