@@ -10,11 +10,15 @@
 # that bypass vsd; fragmentation-needed from vsd for a DF datagram larger than the tunnel MTU; 1 MiB
 # uploads that only complete if the router's fragmentation-needed about our tunnel packets is relayed
 # to the client (PMTU discovery end to end); passive FTP through a port-0 persistent GUE service.
+# Then again with two workers on af_packet queue pairs: requests and uploads through each
+# encapsulation, where the router's errors must be steered to the worker of the client inside.
 source "$(dirname "$0")/lib.sh"
 
 AGENT=${AGENT_BIN:-$REPO/target/release/vsd-tunnel-agent}
 VSADM=${VSADM:-$REPO/target/release/vsadm}
 V_IPIP=198.18.0.120 V_GUE=198.18.0.121 V_GRE=198.18.0.122 V_UDP=198.18.0.123 V_FTP=198.18.0.124
+# The same services' second VIPs, for the run with two workers.
+V2_IPIP=198.18.0.130 V2_GUE=198.18.0.131 V2_GRE=198.18.0.132
 LINK_MTU=1400
 
 e2e_setup 4
@@ -40,7 +44,7 @@ add_tunnel_server() {
     ip -n "$(ns "$name")" link set eth0 mtu "$LINK_MTU"
     ip -n "$(ns "$name")" addr add "$addr/24" dev eth0
     ip -n "$(ns "$name")" route add default via 198.20.0.254
-    for vip in $V_IPIP $V_GUE $V_GRE $V_UDP $V_FTP; do ip -n "$(ns "$name")" addr add "$vip/32" dev lo; done
+    for vip in $V_IPIP $V_GUE $V_GRE $V_UDP $V_FTP $V2_IPIP $V2_GUE $V2_GRE; do ip -n "$(ns "$name")" addr add "$vip/32" dev lo; done
     # Decapsulated packets arrive on tun0 from client addresses routed via eth0: no reverse-path
     # filter (the kernel applies the larger of `all` and the interface's value).
     inns "$name" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
@@ -205,5 +209,39 @@ check "vsadm -L -n shows Tunnel in the Forward column, as ipvsadm" \
     grep -qE '^  -> 198\.20\.0\.21:0 +Tunnel +1 ' <<<"$list"
 check "vsadm -L -n --json gives each tunnel service's encapsulation" \
     grep -q '"tunnel":{"checksum":true,"port":6080,"type":"gue"}' <<<"$("$VSADM" --socket "$SOCK" -L -n --json)"
+
+# Two workers: the kernel's af_packet fanout spreads packets over two queues, and every packet,
+# ICMP errors about tunnel packets included, must reach the worker that owns its client.
+kill -TERM "$VSD_PID"
+for _ in $(seq 100); do kill -0 "$VSD_PID" 2>/dev/null || break; sleep 0.1; done
+wait "$VSD_PID" 2>/dev/null
+VSD_PID=
+sed "s|@PREFIX@|vsd-e2e-2w-$$|; s|@SOCKET@|$E2E_TMP/admin2.sock|; s|\"-l\", \"0-1\"|\"--lcores\", \"0@0,1@1,2@0\"|;
+     s|iface=vsd-ext\"|iface=vsd-ext,qpairs=2\"|; s|iface=vsd-int\"|iface=vsd-int,qpairs=2\"|;
+     s|lcores: \[1\]|lcores: [1, 2]|" "$E2E_DIR/tunnel.yaml" >"$E2E_TMP/vsd2.yaml"
+start_vsd "$E2E_TMP/vsd2.yaml" || { FAILED=$((FAILED + 1)); e2e_summary; exit 1; }
+grep steering "$VSD_LOG"
+check "two workers: both ports steer by software redirect" \
+    test "$(grep -c 'steering: software redirect' "$VSD_LOG")" -eq 2
+# four answers, from both servers
+both_servers() { grep -qE '^(t[12] ){3}t[12]$' <<<"$1" && [[ $1 == *t1* && $1 == *t2* ]]; }
+for vip in $V2_IPIP $V2_GUE $V2_GRE; do
+    got=$(for c in 10 11 12 13; do http_get "198.18.0.$c" "http://$vip/"; done | paste -sd ' ')
+    # Each worker schedules on its own (per-core rr), so only the answers are checked here.
+    check "two workers: four GETs through the tunnel to $vip are answered by t1 and t2 (got: $got)" \
+        both_servers "$got"
+done
+for spec in "$V2_IPIP:1380:10" "$V2_GUE:1368:11" "$V2_GRE:1376:12" "$V2_IPIP:1380:13"; do
+    IFS=: read -r vip mtu c <<<"$spec"
+    put=$(inns cl curl -s --max-time 30 -H 'Expect:' -T "$E2E_TMP/data.bin" --interface "198.18.0.$c" \
+        "http://$vip/upload")
+    check "two workers: 1 MiB from 198.18.0.$c through $vip arrives intact" test "${put#* }" = "$want"
+    check "two workers: the client's path MTU to $vip converged on $mtu" \
+        grep -q "mtu $mtu" <<<"$(inns cl ip route get "$vip" from "198.18.0.$c")"
+done
+stats=$(vsd_stats)
+echo "$stats" | grep -E '^worker'
+check "two workers: the router's errors were relayed (icmp errors forwarded > 0 on some worker)" \
+    grep -qE 'forwarded [1-9]' <<<"$stats"
 
 e2e_summary
