@@ -168,8 +168,7 @@ impl<B: PacketBuf> Worker<B> {
         let qoff = p.l4_off + icmp::HEADER_LEN;
         let (ty, code) = (buf[p.l4_off], buf[p.l4_off + 1]);
         let quote = &buf[qoff..end];
-        let outer = Ipv4Packet::new_unchecked(quote);
-        let rs = outer.dst();
+        let rs = Ipv4Packet::new_unchecked(quote).dst();
         // Any GUE port: the connection found below says which service (and port) it was.
         let Some(d) = decap(quote, None) else { return Verdict::Drop(DropReason::Icmp) };
         let inner = &quote[d.inner_off..];
@@ -197,15 +196,15 @@ impl<B: PacketBuf> Worker<B> {
         }
         let mut rest = [buf[p.l4_off + 4], buf[p.l4_off + 5], buf[p.l4_off + 6], buf[p.l4_off + 7]];
         if ty == msg_type::DST_UNREACHABLE && code == unreachable::FRAG_NEEDED {
-            let mtu = u16::from_be_bytes([rest[2], rest[3]]);
-            // An old router says 0 (RFC 1191 §5): the length of what it refused is the upper bound.
-            let mtu = if mtu == 0 { outer.total_len().saturating_sub(1) } else { mtu };
-            self.tunnel.learn_pmtu(now, rs, mtu);
+            // An old router says 0 (RFC 1191 §5); like Linux, that learns the minimum path MTU.
+            self.tunnel.learn_pmtu(now, rs, u16::from_be_bytes([rest[2], rest[3]]));
             // The client does not do PMTU discovery: nothing to tell it (LVS `ignore_tunnel`).
             if !inner_df {
                 return Verdict::Consumed;
             }
-            let room = self.tunnel_room(now, c.service, rs).unwrap_or(super::tunnel::MIN_PMTU);
+            let Some(room) = self.tunnel_room(now, c.service, rs) else {
+                return Verdict::Drop(DropReason::NoRoute);
+            };
             rest = [0, 0, room.to_be_bytes()[0], room.to_be_bytes()[1]];
         }
         let Some(src) = self.source_toward(client) else { return Verdict::Drop(DropReason::NoRoute) };

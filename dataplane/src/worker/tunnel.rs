@@ -30,7 +30,7 @@ use std::collections::VecDeque;
 /// How long a learned path MTU holds (Linux `ip_rt_mtu_expires`: 10 minutes).
 const PMTU_EXPIRES: Duration = Duration::from_secs(600);
 /// The smallest path MTU taken from an ICMP message (Linux `ip_rt_min_pmtu`: 512 + 20 + 20).
-pub(super) const MIN_PMTU: u16 = 552;
+const MIN_PMTU: u16 = 552;
 /// Learned path MTUs kept per worker; beyond, the table starts over (it is a cache).
 const PMTU_CAPACITY: usize = 4096;
 /// Oversized DF-clear packets whose later fragments may wait for buffers at once, per worker;

@@ -258,6 +258,11 @@ fn frag_needed_about_our_tunnel_packet_lowers_the_path_mtu_and_is_relayed() {
     let err = icmp_error(ROUTER, INT_IP, 3, 4, 1400, &forged);
     assert!(matches!(r.rx(INT, &eth(INT_MAC, ROUTER_MAC, 0x0800, &err)), Action::Free(_)));
     assert_eq!(r.drops(DropReason::Icmp), 1);
+    // An old router's MTU of 0 (RFC 1191 §5) teaches the minimum, 552, as in Linux.
+    let err = icmp_error(ROUTER, INT_IP, 3, 4, 0, &other[14..]);
+    let (out, f) = r.tx(INT, &eth(INT_MAC, ROUTER_MAC, 0x0800, &err));
+    assert_eq!(out, EXT);
+    assert_eq!(IcmpPacket::new_checked(&f[34..]).unwrap().next_hop_mtu(), 552 - 24);
 }
 
 #[test]
