@@ -135,8 +135,9 @@ impl<B: PacketBuf> Worker<B> {
         Some(mtu.saturating_sub(self.snap.tunnel(svc).overhead() as u16))
     }
 
-    /// Encapsulate the IPv4 packet of `pkt` (untagged Ethernet) toward `rs` for service `svc`, or
-    /// turn it into the client's "fragmentation needed" when it does not fit.
+    /// Encapsulate the IPv4 packet of `pkt` (untagged Ethernet) toward `rs` for service `svc`. When it
+    /// does not fit: with DF, turn it into the client's "fragmentation needed"; without, send the
+    /// outer packet in fragments.
     pub(super) fn tunnel_xmit(&mut self, now: Instant, svc: ServiceId, rs: Addr, pkt: &mut B) -> Verdict {
         let l3 = ethernet::HEADER_LEN;
         let (len, df, proto, client, hash) = {
