@@ -317,3 +317,41 @@ fn dr_and_tunnel_icmp_errors_from_the_client_side_reach_the_server() {
     assert_eq!(Ipv4Packet::new_checked(&f[14..]).unwrap().dst_addr(), far(21));
     assert_eq!(&f[14 + d.inner_off..], &err[14..], "tunnel: the error, encapsulated");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 300, ..Default::default() })]
+    /// ICMP errors whose quotes are damaged anywhere (a tunnel packet's, a NAT packet's) are dropped
+    /// or forwarded, never a panic, and what is forwarded still parses with valid checksums.
+    #[test]
+    fn damaged_quotes_never_panic(
+        which in 0usize..3,
+        flips in proptest::collection::vec((0usize..200, proptest::prelude::any::<u8>()), 0..6),
+        cut in 0usize..200,
+        ty in proptest::sample::select(vec![3u8, 11]),
+        code in 0u8..16,
+    ) {
+        let mut r = rig();
+        let (_, to_rs) = r.tx(EXT, &tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, 40000, 80, SYN));
+        let (_, tunnelled) = r.tx(EXT, &segment([V_IPIP, V_GUE, V_GRE][which], 40000, SYN, 64, true));
+        for (from, to, quote, iface, mac) in [
+            (ROUTER, INT_IP, &tunnelled[14..], INT, ROUTER_MAC),
+            (rs_ip(11), CLIENT, &to_rs[14..], INT, rs_mac(11)),
+        ] {
+            let mut q = quote.to_vec();
+            for (at, v) in &flips {
+                if let Some(b) = q.get_mut(*at) {
+                    *b ^= *v;
+                }
+            }
+            q.truncate(q.len().saturating_sub(cut));
+            let err = eth(INT_MAC, mac, 0x0800, &icmp_error(from, to, ty, code, 1400, &q));
+            match r.rx(iface, &err) {
+                Action::Tx(_, b) => {
+                    check_frame(b.as_ref());
+                }
+                Action::Free(_) | Action::Held => {}
+                Action::Redirect(..) => panic!("one worker never redirects"),
+            }
+        }
+    }
+}
