@@ -32,6 +32,7 @@ test: unit perf-smoke e2e
 # microbenchmarks: under 10 minutes on a 2-vCPU machine.
 bench: build
 	target/release/vsd-perf run --profile established,persist,syn,mixed,imix
+	target/release/vsd-perf synth --profile established,syn --conns 1M,10M --seconds 3
 	$(CARGO) bench -p vsd-perf
 
 lint: deps

@@ -14,4 +14,5 @@ pub mod profile;
 pub mod result;
 pub mod run;
 pub mod setup;
+pub mod synth;
 pub mod topology;
