@@ -86,7 +86,7 @@ impl Index {
         let n = (max_items.saturating_mul(5).div_ceil(32)).max(2);
         assert!(n <= u32::MAX as usize, "connection index too large");
         Index {
-            buckets: vec![EMPTY_BUCKET; n].into_boxed_slice(),
+            buckets: super::mem::filled(n, EMPTY_BUCKET),
             search: vec![Node { bucket: 0, parent: ROOT, way: 0 }; SEARCH_NODES].into_boxed_slice(),
         }
     }
@@ -238,18 +238,34 @@ impl Index {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn prefetch<T>(r: &T) {
+    prefetch_ptr((r as *const T).cast::<u8>());
+}
+
+/// Start loading the cache lines of `r`'s first and last byte: both lines of a value that
+/// straddles one boundary (a 96-byte table entry always does).
+#[inline(always)]
+pub(crate) fn prefetch_span<T>(r: &T) {
+    let first = (r as *const T).cast::<u8>();
+    prefetch_ptr(first);
+    // Only an address: wrapping_add neither dereferences nor asserts anything.
+    prefetch_ptr(first.wrapping_add(core::mem::size_of::<T>().saturating_sub(1)));
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch_ptr(p: *const u8) {
     use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-    // SAFETY: PREFETCHT0 is a hint: it never faults and has no architectural effect, and `r` is a
-    // valid reference anyway. SSE is part of the x86_64 baseline, so the target feature is present.
-    unsafe { _mm_prefetch::<_MM_HINT_T0>((r as *const T).cast::<i8>()) }
+    // SAFETY: PREFETCHT0 is a hint: it never faults and has no architectural effect, whatever the
+    // address (callers pass addresses inside a live value anyway). SSE is part of the x86_64
+    // baseline, so the target feature is present.
+    unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
-pub(crate) fn prefetch<T>(_r: &T) {}
+fn prefetch_ptr(_p: *const u8) {}
 
 #[cfg(test)]
 mod tests {

@@ -104,8 +104,7 @@ impl ConnTable {
     pub fn with_seed(capacity: usize, seed: u64) -> ConnTable {
         // Index items are `position × 2 + direction` in a u32, and NIL is reserved.
         assert!(capacity < (1usize << 31), "connection table capacity {capacity} too large");
-        let mut entries =
-            vec![Entry { conn: Conn::EMPTY, link: Link::UNLINKED }; capacity].into_boxed_slice();
+        let mut entries = super::mem::filled(capacity, Entry { conn: Conn::EMPTY, link: Link::UNLINKED });
         for (i, e) in entries.iter_mut().enumerate() {
             e.link.next = if i + 1 < capacity { (i + 1) as u32 } else { NIL };
         }
@@ -151,12 +150,13 @@ impl ConnTable {
     }
 
     /// Second stage of a burst prefetch, once the buckets have arrived: start loading the entries
-    /// whose signature matches `key` (usually one), without reading them yet.
+    /// whose signature matches `key` (usually one), without reading them yet. Both of an entry's
+    /// cache lines: the lookup reads fields from both (the flags byte sits in the second).
     #[inline]
     pub fn prefetch_entry(&self, key: &FlowKey) {
         let entries = &self.entries;
         self.index.find(&self.probe(key, false), |it| {
-            super::index::prefetch(&entries[split(it).0]);
+            super::index::prefetch_span(&entries[split(it).0]);
             false
         });
     }

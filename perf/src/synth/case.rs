@@ -61,6 +61,7 @@ struct Sample {
     gen: u64,
     created: u64,
     drops: u64,
+    busy_cycles: u64,
     cpu: Option<cpu::Reading>,
 }
 
@@ -75,6 +76,7 @@ impl Rig {
             gen: ext.opackets,
             created: self.stats.conns_created.get(),
             drops: self.stats.total_drops(),
+            busy_cycles: self.stats.busy_cycles.get(),
             cpu: self.thread.and_then(|t| cpu::read(self.pid, t)),
         })
     }
@@ -149,10 +151,18 @@ fn open(name: &str, cfg: &vsd_control::config::Config, pool: &Mempool) -> Result
 
 /// A poll loop that only moves packets from ext to int: the generator's and the rings' ceiling,
 /// what testpmd's io mode would do here.
-fn io_loop(ext: Port, int: Port, stop: Arc<AtomicBool>) -> i32 {
+/// It charges busy cycles the way vsd's loop does: a pass that received packets, to the next pass.
+fn io_loop(ext: Port, int: Port, stop: Arc<AtomicBool>, stats: Arc<WorkerStats>) -> i32 {
     let mut b = MbufBurst::<{ vsd_ffi::BURST_SIZE }>::new();
+    let (mut pass_start, mut busy) = (vsd_ffi::rdtsc(), false);
     while !stop.load(Relaxed) {
+        let tsc = vsd_ffi::rdtsc();
+        if busy {
+            stats.busy_cycles.add(tsc.wrapping_sub(pass_start));
+        }
+        (pass_start, busy) = (tsc, false);
         if ext.rx_burst(0, &mut b) > 0 {
+            busy = true;
             int.tx_burst(0, &mut b);
             b.clear();
         }
@@ -192,8 +202,8 @@ fn run_in(case: &Case, cfg: &vsd_control::config::Config, eal: &Eal) -> Result<C
     let (_commands, commands) = ring::spsc::<Box<Command>>("synth_cmd", 64).map_err(|e| e.to_string())?;
     let (replies, _replies) = ring::spsc::<Box<Reply>>("synth_reply", 64).map_err(|e| e.to_string())?;
     if case.kind == Kind::Io {
-        let s = stop.clone();
-        eal.launch(lcore, move || io_loop(ext, int, s)).map_err(|e| e.to_string())?;
+        let (s, st) = (stop.clone(), stats.clone());
+        eal.launch(lcore, move || io_loop(ext, int, s, st)).map_err(|e| e.to_string())?;
     } else {
         let job = LcoreJob {
             worker,
@@ -217,6 +227,7 @@ fn run_in(case: &Case, cfg: &vsd_control::config::Config, eal: &Eal) -> Result<C
     let measured = generate(case, &mut rig, ext.mac_addr().map_err(|e| e.to_string())?);
     // The table goes with the job when the worker stops: read the RSS and the live count first.
     let (rss_end, live) = (cpu::rss_bytes(pid), rig.stats.conn_entries.get());
+    let huge_end = cpu::anon_huge_bytes(pid);
     stop.store(true, Relaxed);
     eal.wait_lcore(lcore);
     let (fill, a, b) = measured?;
@@ -239,6 +250,8 @@ fn run_in(case: &Case, cfg: &vsd_control::config::Config, eal: &Eal) -> Result<C
         new_conns_per_s: rate(a.created, b.created),
         drops_per_s: rate(a.drops, b.drops),
         cpu_share,
+        busy_cycles_per_packet: (b.rx > a.rx)
+            .then(|| b.busy_cycles.saturating_sub(a.busy_cycles) as f64 / (b.rx - a.rx) as f64),
         tsc_hz: eal.tsc_hz() as f64,
         fill_conns_per_s: fill,
         live_conns: live,
@@ -246,6 +259,7 @@ fn run_in(case: &Case, cfg: &vsd_control::config::Config, eal: &Eal) -> Result<C
         rss_before_table: rss_before,
         rss_with_table: rss_table,
         rss_end,
+        anon_huge_end: huge_end,
     })
 }
 

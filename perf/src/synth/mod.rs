@@ -76,6 +76,9 @@ pub struct CaseResult {
     pub drops_per_s: f64,
     /// Share of its CPU the worker thread had in the window.
     pub cpu_share: Option<f64>,
+    /// TSC cycles of the worker's passes that received packets, per packet: its cost without the
+    /// passes that found the ring empty (the generator shares the machine and may fall behind).
+    pub busy_cycles_per_packet: Option<f64>,
     pub tsc_hz: f64,
     /// `established`: new connections per second while the N SYNs filled the table.
     pub fill_conns_per_s: Option<f64>,
@@ -85,6 +88,8 @@ pub struct CaseResult {
     pub rss_before_table: Option<u64>,
     pub rss_with_table: Option<u64>,
     pub rss_end: Option<u64>,
+    /// Of `rss_end`, anonymous memory on transparent huge pages.
+    pub anon_huge_end: Option<u64>,
 }
 
 impl CaseResult {
@@ -93,10 +98,11 @@ impl CaseResult {
         self.table_bytes as f64 / self.capacity.max(1) as f64
     }
 
-    /// RSS growth from before the worker was built to the end, per live connection.
+    /// RSS growth from before the worker was built to the end of the window, per entry of
+    /// capacity (the table is allocated and touched whole when the worker is built).
     pub fn rss_bytes_per_conn(&self) -> Option<f64> {
         let (a, b) = (self.rss_before_table?, self.rss_end?);
-        (self.live_conns > 0).then(|| b.saturating_sub(a) as f64 / self.live_conns as f64)
+        Some(b.saturating_sub(a) as f64 / self.capacity.max(1) as f64)
     }
 
     /// Cycles the worker spent per received packet (TSC rate × CPU share / rate).
@@ -187,9 +193,15 @@ fn mib(b: Option<u64>) -> String {
 }
 
 impl SynthReport {
-    /// The `io` case's forwarded rate per CPU second, the reference of the ratios.
+    /// The `io` case's busy cycles per packet, the reference of the ratios.
     pub fn reference(&self) -> Option<f64> {
-        self.cases.iter().find(|r| r.case.kind == Kind::Io).map(CaseResult::per_cpu_second)
+        self.cases.iter().find(|r| r.case.kind == Kind::Io).and_then(|r| r.busy_cycles_per_packet)
+    }
+
+    /// A case's rate relative to `io`'s, both on busy cycles: io's cycles per packet over the case's.
+    pub fn ratio(&self, r: &CaseResult) -> Option<f64> {
+        let (io, c) = (self.reference()?, r.busy_cycles_per_packet?);
+        (r.case.kind != Kind::Io && c > 0.0).then(|| io / c)
     }
 
     pub fn table(&self) -> String {
@@ -201,11 +213,11 @@ impl SynthReport {
         );
         let _ = writeln!(
             o,
-            "  {:<12} {:>9} {:>8} {:>8} {:>5} {:>8} {:>7} {:>11} {:>9} {:>8} {:>8} {:>9}",
+            "  {:<12} {:>9} {:>8} {:>8} {:>5} {:>8} {:>7} {:>11} {:>9} {:>8} {:>8} {:>8} {:>9}",
             "case",
             "conns",
             "Mpps",
-            "cyc/pkt",
+            "busy c/p",
             "cpu",
             "/io",
             "drops/s",
@@ -213,27 +225,26 @@ impl SynthReport {
             "fill /s",
             "table B",
             "RSS MiB",
+            "THP MiB",
             "RSS B/c"
         );
-        let reference = self.reference();
         for r in &self.cases {
             let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("-".to_string(), f);
             let _ = writeln!(
                 o,
-                "  {:<12} {:>9} {:>8.2} {:>8} {:>5} {:>8} {:>7.0} {:>11.0} {:>9} {:>8.1} {:>8} {:>9}",
+                "  {:<12} {:>9} {:>8.2} {:>8} {:>5} {:>8} {:>7.0} {:>11.0} {:>9} {:>8.1} {:>8} {:>8} {:>9}",
                 r.case.kind.name(),
                 r.case.conns,
                 r.tx_pps / 1e6,
-                opt(r.cycles_per_packet(), &|c| format!("{c:.0}")),
+                opt(r.busy_cycles_per_packet, &|c| format!("{c:.0}")),
                 opt(r.cpu_share, &|s| format!("{:.0}%", s * 100.0)),
-                opt(reference.filter(|_| r.case.kind != Kind::Io).map(|x| r.per_cpu_second() / x), &|v| {
-                    format!("{v:.2}")
-                }),
+                opt(self.ratio(r), &|v| format!("{v:.2}")),
                 r.drops_per_s,
                 r.new_conns_per_s,
                 opt(r.fill_conns_per_s, &|v| format!("{v:.0}")),
                 r.table_bytes_per_conn(),
                 mib(r.rss_end),
+                mib(r.anon_huge_end),
                 opt(r.rss_bytes_per_conn(), &|v| format!("{v:.0}")),
             );
         }
@@ -273,6 +284,7 @@ mod tests {
             new_conns_per_s: 0.0,
             drops_per_s: 0.0,
             cpu_share: Some(0.5),
+            busy_cycles_per_packet: Some(600.0),
             tsc_hz: 2.6e9,
             fill_conns_per_s: None,
             live_conns: 1000,
@@ -280,6 +292,7 @@ mod tests {
             rss_before_table: Some(1 << 20),
             rss_with_table: Some(2 << 20),
             rss_end: Some((1 << 20) + 128_000),
+            anon_huge_end: None,
         };
         assert_eq!(r.table_bytes_per_conn(), 116.0);
         assert_eq!(r.rss_bytes_per_conn(), Some(128.0));
