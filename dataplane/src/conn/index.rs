@@ -113,6 +113,30 @@ impl Index {
         prefetch(&self.buckets[p.b2 as usize]);
     }
 
+    /// Start loading a key's first bucket only: where inserts put an item while it has room, so
+    /// most hits need no other (see [`Index::prefetch_matches`]).
+    #[inline]
+    pub(crate) fn prefetch_first(&self, p: &Probe) {
+        prefetch(&self.buckets[p.b1 as usize]);
+    }
+
+    /// Second stage after [`Index::prefetch_first`]: hand the items of the first bucket that carry
+    /// the key's signature to `f` (to prefetch what they name); if none does, the key is in the
+    /// second bucket or nowhere, and that bucket starts loading instead.
+    #[inline]
+    pub(crate) fn prefetch_matches(&self, p: &Probe, mut f: impl FnMut(u32)) {
+        let bucket = &self.buckets[p.b1 as usize];
+        let mut m = mask_of(&bucket.sig, p.sig);
+        if m == 0 {
+            prefetch(&self.buckets[p.b2 as usize]);
+        }
+        while m != 0 {
+            let w = m.trailing_zeros() as usize;
+            m &= m - 1;
+            f(bucket.item[w]);
+        }
+    }
+
     /// The first item with the key's signature that `is_it` accepts.
     #[inline]
     pub(crate) fn find(&self, p: &Probe, mut is_it: impl FnMut(u32) -> bool) -> Option<u32> {
