@@ -90,13 +90,26 @@ pub fn handle(line: &str, daemon: &mut Daemon) -> Result<String, String> {
             }
             r.map(|m| m + "\n")
         }
+        ["add", proto, vip, rs, weight] => {
+            let w = weight.parse().map_err(|_| format!("invalid weight {weight:?}"))?;
+            edited(daemon.add_server(&target(proto, vip, rs)?, w))
+        }
         ["edit", proto, vip, rs, weight] => {
             let w = weight.parse().map_err(|_| format!("invalid weight {weight:?}"))?;
-            daemon.edit_weight(&target(proto, vip, rs)?, w).map(|()| String::new())
+            edited(daemon.edit_weight(&target(proto, vip, rs)?, w))
         }
-        ["delete", proto, vip, rs] => daemon.delete_server(&target(proto, vip, rs)?).map(|()| String::new()),
+        ["delete", proto, vip, rs] => edited(daemon.delete_server(&target(proto, vip, rs)?)),
         _ => Err(format!("unknown request {line:?}")),
     }
+}
+
+/// A runtime edit is logged like a reload; `vsadm` prints nothing on success, as ipvsadm.
+fn edited(r: Result<String, String>) -> Result<String, String> {
+    match &r {
+        Ok(m) => tracing::info!("{m}"),
+        Err(e) => tracing::warn!("edit refused: {e}"),
+    }
+    r.map(|_| String::new())
 }
 
 fn target(proto: &str, vip: &str, rs: &str) -> Result<Target, String> {

@@ -8,6 +8,7 @@
 use crate::config::{self, Config};
 use crate::health::Health;
 use crate::listing::{self, DestState, View};
+use crate::metrics::DestCounters;
 use crate::rates::Estimator;
 use crate::report::Report;
 use std::path::PathBuf;
@@ -58,6 +59,8 @@ pub struct Daemon {
     pub report: Report,
     /// `--rate`: LVS-style smoothed rates per real server.
     rates: Estimator,
+    /// The metrics thread's handle on the per-server counters, when metrics are served.
+    metric_counters: Option<DestCounters>,
 }
 
 impl Daemon {
@@ -71,7 +74,7 @@ impl Daemon {
         let dests = snap.dests.iter().map(|d| DestState { weight: d.weight, present: true }).collect();
         let health = Health::new(&cfg, &snap);
         let rates = Estimator::new(snap.dests.len());
-        Daemon { cfg, path, snap, workers, dests, health, report, rates }
+        Daemon { cfg, path, snap, workers, dests, health, report, rates, metric_counters: None }
     }
 
     /// Starts the health checks and sends workers the initial state (sorry servers waiting).
@@ -160,7 +163,8 @@ impl Daemon {
     }
 
     /// Move every worker to `snap` and wait until each has let the old snapshot go; only then is
-    /// the old one dropped here (its last reference, so it is freed on the control thread).
+    /// the old one dropped here (its last reference, so it is freed on the control thread). A
+    /// worker whose counters grew hands over its new array, for the listings and the metrics.
     fn switch_to(&mut self, snap: Arc<Snapshot>) -> Result<(), String> {
         for w in &self.workers {
             while w.replies.dequeue().is_some() {}
@@ -168,7 +172,14 @@ impl Daemon {
         self.broadcast(Command::Switch(snap.clone()))?;
         for reply in self.gather()? {
             match reply {
-                Reply::Switched { epoch, .. } if epoch == snap.epoch => {}
+                Reply::Switched { worker, epoch, dest_stats } if epoch == snap.epoch => {
+                    if let Some(d) = dest_stats {
+                        self.report.replace_dest_stats(usize::from(worker), d.clone());
+                        if let Some(m) = &self.metric_counters {
+                            m.replace(usize::from(worker), d);
+                        }
+                    }
+                }
                 Reply::Refused { worker, .. } => {
                     return Err(format!("worker {worker} refused snapshot {} (layout changed)", snap.epoch))
                 }
@@ -178,95 +189,128 @@ impl Daemon {
         let old = std::mem::replace(&mut self.snap, snap);
         self.report.set_snapshot(self.snap.clone());
         drop(old);
+        // Room for what the snapshot added, in the state the workers gave it: present at its
+        // snapshot weight (sync() sends the board's verdict next).
+        let n = self.snap.dests.len();
+        for d in &self.snap.dests[self.dests.len().min(n)..] {
+            self.dests.push(DestState { weight: d.weight, present: true });
+        }
+        self.rates.grow(n);
+        self.health.board.grow(&self.snap);
         Ok(())
     }
 
-    /// The dest id of real server `rs:rport` in the service at `vip:vport/proto`; without a port,
-    /// the service's only real server at that address.
-    fn find_dest(&self, t: &Target) -> Result<DestId, String> {
-        let Target { proto, vip, vport, rs, rport } = *t;
-        let svc = self
-            .snap
+    /// The metrics' handle on the workers' per-server counters, kept up to date on reloads.
+    pub fn share_counters(&mut self, counters: DestCounters) {
+        self.metric_counters = Some(counters);
+    }
+
+    /// The config service at `vip:vport/proto`, by its position in the running config.
+    fn find_service(&self, proto: Proto, vip: Addr, vport: u16) -> Result<usize, String> {
+        self.cfg
             .services
             .iter()
-            .find(|s| s.proto == proto && s.vips.contains(&vip) && s.ports.contains(&vport))
-            .ok_or_else(|| format!("no service {} {}", proto.name(), listing::endpoint(&vip, vport)))?;
-        let matches: Vec<DestId> = (svc.dests.start..svc.dests.end)
-            .filter(|&d| {
-                let x = &self.snap.dests[d as usize];
-                x.addr == rs && rport.is_none_or(|p| x.port == p)
+            .position(|s| {
+                let p = matches!(
+                    (s.protocol, proto),
+                    (config::Protocol::Tcp, Proto::Tcp) | (config::Protocol::Udp, Proto::Udp)
+                );
+                p && s.vips.iter().any(|v| Addr::from(*v) == vip) && s.ports.contains(&vport)
+            })
+            .ok_or_else(|| format!("no service {} {}", proto.name(), listing::endpoint(&vip, vport)))
+    }
+
+    /// The running config's service and real server named by `t` (without a port, the service's
+    /// only real server at that address).
+    fn find_server(&self, t: &Target) -> Result<(usize, usize), String> {
+        let si = self.find_service(t.proto, t.vip, t.vport)?;
+        let s = &self.cfg.services[si];
+        let matches: Vec<usize> = (0..s.real_servers.len())
+            .filter(|&i| {
+                let rs = &s.real_servers[i];
+                Addr::from(rs.address) == t.rs && t.rport.is_none_or(|p| rs.port == p)
             })
             .collect();
         match matches[..] {
-            [d] => Ok(d),
-            [] => Err(format!("service {:?} has no real server {}", svc.name, t.rs_text())),
-            _ => Err(format!("service {:?} has several real servers at {rs}: give the port", svc.name)),
+            [i] => Ok((si, i)),
+            [] => Err(format!("service {:?} has no real server {}", s.name, t.rs_text())),
+            _ => Err(format!("service {:?} has several real servers at {}: give the port", s.name, t.rs)),
         }
+    }
+
+    /// Runtime edit (`vsadm -a ... -w N`): a new real server, scheduled at once. Like every
+    /// runtime edit it changes the running config (`vsadm save` shows it); a reload goes back to
+    /// the file.
+    pub fn add_server(&mut self, t: &Target, weight: u32) -> Result<String, String> {
+        let si = self.find_service(t.proto, t.vip, t.vport)?;
+        let mut new = self.cfg.clone();
+        let s = &mut new.services[si];
+        let port = t.rport.unwrap_or(0);
+        if s.real_servers.iter().any(|rs| Addr::from(rs.address) == t.rs && rs.port == port) {
+            return Err(format!("service {:?} already has real server {}", s.name, t.rs_text()));
+        }
+        s.real_servers.push(config::RealServer { address: t.rs.to_ip(), port, weight, health_check: None });
+        self.apply(new, "vsadm -a")
     }
 
     /// Runtime edit (`vsadm -e ... -w N`).
-    pub fn edit_weight(&mut self, t: &Target, weight: u32) -> Result<(), String> {
-        if weight > config::MAX_WEIGHT {
-            return Err(format!("weight {weight} is out of range 0..={}", config::MAX_WEIGHT));
-        }
-        let d = self.find_dest(t)?;
-        let state = self.health.board.admin(d);
-        if !state.present {
-            return Err(format!("real server {} was removed", t.rs_text()));
-        }
-        self.health.board.set_admin(d, DestState { weight, ..state });
-        self.sync()
+    pub fn edit_weight(&mut self, t: &Target, weight: u32) -> Result<String, String> {
+        let (si, ri) = self.find_server(t)?;
+        let mut new = self.cfg.clone();
+        new.services[si].real_servers[ri].weight = weight;
+        self.apply(new, "vsadm -e")
     }
 
-    /// Runtime edit (`vsadm -d ...`).
-    pub fn delete_server(&mut self, t: &Target) -> Result<(), String> {
-        let d = self.find_dest(t)?;
-        let state = self.health.board.admin(d);
-        if !state.present {
-            return Err(format!("real server {} was already removed", t.rs_text()));
-        }
-        self.health.board.set_admin(d, DestState { present: false, ..state });
-        self.sync()
+    /// Runtime edit (`vsadm -d ...`): the server leaves its service; its connections follow the
+    /// rules for removed servers (`expire_nodest_conn`).
+    pub fn delete_server(&mut self, t: &Target) -> Result<String, String> {
+        let (si, ri) = self.find_server(t)?;
+        let mut new = self.cfg.clone();
+        new.services[si].real_servers.remove(ri);
+        self.apply(new, "vsadm -d")
     }
 
     /// Re-read the config file and apply the difference. A file that fails validation, or asks for
-    /// a change this version cannot apply live, changes nothing.
+    /// a change that needs a restart, changes nothing.
     pub fn reload(&mut self) -> Result<String, String> {
         let new = config::load(&self.path).map_err(|e| e.to_string())?;
-        let plan = plan_reload(&self.cfg, &self.snap, &self.health.board.admin_states(), &new)?;
-        let n = plan.len();
+        let what = format!("reloaded {}", self.path.display());
+        self.apply(new, &what)
+    }
+
+    /// Make `new` the running config, changing only what differs: services and real servers that
+    /// stay keep their ids, connections and templates; new ones are appended to the snapshot (a
+    /// snapshot switch) and start taking connections; removed ones leave their service and their
+    /// connections follow LVS's rules; weights change in place. Validated first: a config that
+    /// fails changes nothing.
+    fn apply(&mut self, new: Config, what: &str) -> Result<String, String> {
+        new.validate().map_err(|e| e.to_string())?;
+        if structure(&self.cfg) != structure(&new) {
+            return Err("services, real servers, weights, health checks, timeouts, persistence, \
+                        schedulers and the expire_* switches apply live; other changes (interfaces, \
+                        routes, dpdk, workers, conn_table, admin, metrics) need a restart"
+                .into());
+        }
         let switched = if needs_switch(&self.cfg, &new) {
-            // The new snapshot keeps the running real-server positions (a removed server stays,
-            // absent), so that connections and templates keep their meaning.
-            let mut merged = new.clone();
-            let running = self.snap.services.iter().zip(&self.cfg.services);
-            for (s, (svc, running)) in merged.services.iter_mut().zip(running) {
-                s.real_servers = crate::snapshot::real_dests(running, svc)
-                    .map(|d| {
-                        let x = &self.snap.dests[d as usize];
-                        let (address, port, weight) = (x.addr.to_ip(), x.port, x.weight);
-                        config::RealServer { address, port, weight, health_check: None }
-                    })
-                    .collect();
-            }
             let macs: Vec<[u8; 6]> = self.snap.ifaces.iter().map(|i| i.mac).collect();
-            let snap = crate::snapshot::build(&merged, &macs, self.snap.epoch + 1)?;
+            let snap = crate::snapshot::build(&new, &macs, self.snap.epoch + 1, Some(&self.snap))?;
             self.switch_to(snap)?;
             true
         } else {
             false
         };
+        let plan = plan_admin(&new, &self.snap, &self.health.board.admin_states());
         // Admin state changes; a DOWN server keeps weight 0 until it is UP (crate::health::Board).
         for (d, state) in &plan {
             self.health.board.set_admin(*d, *state);
         }
-        self.sync()?;
         self.cfg = new;
         if let Err(e) = self.health.configure(&self.cfg, &self.snap) {
             tracing::warn!("health: {e}");
         }
+        self.sync()?;
         let epoch = if switched { format!(", snapshot epoch {}", self.snap.epoch) } else { String::new() };
-        Ok(format!("reloaded {}: {n} real server change(s){epoch}", self.path.display()))
+        Ok(format!("{what}: {} real server change(s){epoch}", plan.len()))
     }
 
     pub fn config(&self) -> &Config {
@@ -299,89 +343,86 @@ impl Daemon {
     }
 }
 
-/// What a reload changes: the new state of each real server whose weight or membership differs.
-/// This version applies weight changes and the removal (or return) of real servers of existing
-/// services; anything else needs a restart and is refused with the reason.
-pub fn plan_reload(
-    running: &Config,
-    snap: &Snapshot,
-    dests: &[DestState],
-    new: &Config,
-) -> Result<Vec<(DestId, DestState)>, String> {
-    if structure(running) != structure(new) {
-        return Err("reload: this version applies real-server weights and removals, timeouts, \
-                    persistence settings, schedulers and the expire_* switches live; other changes \
-                    (adding services or servers, interfaces, routes, dpdk, workers) need a restart"
-            .into());
-    }
-    let mut plan = Vec::new();
-    for (si, s) in new.services.iter().enumerate() {
-        let range = crate::snapshot::real_dests(&running.services[si], &snap.services[si]);
-        for rs in &s.real_servers {
-            if !range.clone().any(|d| {
-                let x = &snap.dests[d as usize];
-                x.addr == Addr::from(rs.address) && x.port == rs.port
-            }) {
-                return Err(format!(
-                    "reload: services[{si}] {:?}: adding real server {} needs a restart in this version",
-                    s.name,
-                    listing::endpoint(&Addr::from(rs.address), rs.port)
-                ));
-            }
+/// The operator's state of every destination under `new` (placed in `snap`, built from it), where
+/// it differs from `admin`: a real server of the config is present at its configured weight, a
+/// sorry server is present (the board decides whether it serves), and everything else in the
+/// snapshot (removed servers, retired services) is absent, keeping its weight.
+pub fn plan_admin(new: &Config, snap: &Snapshot, admin: &[DestState]) -> Vec<(DestId, DestState)> {
+    let mut want: Vec<DestState> = admin.iter().map(|a| DestState { present: false, ..*a }).collect();
+    for (p, s) in crate::snapshot::placement(new, snap).into_iter().zip(&new.services) {
+        let Some(p) = p else { continue };
+        for (rs, d) in s.real_servers.iter().zip(p.reals) {
+            want[d as usize] = DestState { weight: rs.weight, present: true };
         }
-        for d in range {
-            let x = &snap.dests[d as usize];
-            let want = s
-                .real_servers
-                .iter()
-                .find(|rs| Addr::from(rs.address) == x.addr && rs.port == x.port)
-                .map_or(DestState { weight: dests[d as usize].weight, present: false }, |rs| DestState {
-                    weight: rs.weight,
-                    present: true,
-                });
-            if want != dests[d as usize] {
-                plan.push((d, want));
-            }
+        if let Some(d) = p.sorry {
+            want[d as usize].present = true;
         }
     }
-    Ok(plan)
+    want.into_iter().enumerate().filter(|(d, w)| *w != admin[*d]).map(|(d, w)| (d as DestId, w)).collect()
 }
 
-/// The part of a config a live reload cannot change: everything but real servers and the settings
-/// a snapshot switch applies.
+/// The part of a config a live reload cannot change: everything but the services and the global
+/// settings a snapshot switch applies.
 fn structure(c: &Config) -> Config {
-    let mut c = switchable_cleared(c);
-    for s in &mut c.services {
-        s.real_servers.clear();
-        // Checks are replaced live (crate::health); the sorry server's place is in the snapshot.
-        s.health_check = None;
-        s.inhibit_on_failure = true;
-    }
-    c
-}
-
-/// `c` with the settings a snapshot switch can change set to fixed values.
-fn switchable_cleared(c: &Config) -> Config {
     let mut c = c.clone();
+    c.services.clear();
     c.timeouts = Default::default();
     c.expire_nodest_conn = false;
     c.expire_quiescent_template = false;
-    for s in &mut c.services {
-        s.persistence = None;
-        s.scheduler = Default::default();
-        s.one_packet = false;
-    }
     c
 }
 
-/// Whether `new` changes settings that live in the snapshot (not just real servers).
+/// Whether `new` changes what lives in the snapshot: anything but weights and health checks, which
+/// reach the workers as commands.
 fn needs_switch(running: &Config, new: &Config) -> bool {
-    let servers_cleared = |c: &Config| {
+    let snapshot_part = |c: &Config| {
         let mut c = c.clone();
         for s in &mut c.services {
-            s.real_servers.clear();
+            s.health_check = None;
+            s.inhibit_on_failure = true;
+            for rs in &mut s.real_servers {
+                rs.weight = 0;
+                rs.health_check = None;
+            }
         }
         c
     };
-    servers_cleared(running) != servers_cleared(new)
+    snapshot_part(running) != snapshot_part(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::Board;
+    use crate::snapshot::tests::{build_on, cfg, server, WEB};
+
+    #[test]
+    fn admin_plan_of_a_reload_that_adds_removes_and_reweighs() {
+        let one = cfg(&[WEB, &server(11, 1), &server(12, 1)]);
+        let s1 = build_on(&one, 1, None);
+        let mut board = Board::new(&one, &s1);
+        let two = cfg(&[WEB, &server(11, 3), &server(13, 2)]);
+        let s2 = build_on(&two, 2, Some(&s1));
+        board.grow(&s2);
+        let plan = plan_admin(&two, &s2, &board.admin_states());
+        let (d11, d12, d13) = (0, 1, 3);
+        assert_eq!(s2.dests[d13 as usize].addr, Addr::from_v4([198, 19, 0, 13]));
+        assert_eq!(
+            plan,
+            vec![
+                (d11, DestState { weight: 3, present: true }),
+                (d12, DestState { weight: 1, present: false }),
+            ],
+            "the new .13 is already present at its weight; the sorry server is the board's"
+        );
+        // Nothing changes when the same config is applied again.
+        for (d, state) in plan {
+            board.set_admin(d, state);
+        }
+        assert_eq!(plan_admin(&two, &s2, &board.admin_states()), vec![]);
+        assert!(!needs_switch(&two, &two));
+        let reweighed = cfg(&[WEB, &server(11, 7), &server(13, 2)]);
+        assert!(!needs_switch(&two, &reweighed), "weights reach workers as commands");
+        assert!(needs_switch(&one, &two));
+    }
 }

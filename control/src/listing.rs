@@ -90,15 +90,14 @@ pub fn services(
             let _ = writeln!(o, "  -> RemoteAddress:Port");
         }
     }
-    for s in &snap.services {
-        let present: Vec<usize> =
-            (s.dests.start as usize..s.dests.end as usize).filter(|&d| dests[d].present).collect();
+    for (_, s) in snap.live_services() {
+        let present: Vec<usize> = s.dests.iter().map(|&d| d as usize).filter(|&d| dests[d].present).collect();
         for vip in &s.vips {
             for port in &s.ports {
                 match view {
                     View::Stats | View::Rate => {
                         let mut sum = [0u64; 5];
-                        for d in s.dests.start as usize..s.dests.end as usize {
+                        for d in s.dests.iter().map(|&d| d as usize) {
                             for (acc, v) in sum.iter_mut().zip(five(view, d, totals, rates)) {
                                 *acc += v;
                             }
@@ -193,10 +192,12 @@ fn mmss(d: Duration) -> String {
 /// `vsadm -L -n --json`: every service and present real server with its state and counters.
 pub fn services_json(snap: &Snapshot, dests: &[DestState], totals: &dyn Fn(usize) -> DestTotals) -> String {
     let services: Vec<serde_json::Value> = snap
-        .services
-        .iter()
-        .map(|s| {
-            let servers: Vec<serde_json::Value> = (s.dests.start as usize..s.dests.end as usize)
+        .live_services()
+        .map(|(_, s)| {
+            let servers: Vec<serde_json::Value> = s
+                .dests
+                .iter()
+                .map(|&d| d as usize)
                 .filter(|&d| dests[d].present)
                 .map(|d| {
                     let (x, t) = (&snap.dests[d], totals(d));
@@ -277,7 +278,7 @@ services:
 
     fn fixture() -> (Arc<Snapshot>, Vec<DestState>) {
         let cfg = config::parse(CFG, "t.yaml").unwrap();
-        let snap = crate::snapshot::build(&cfg, &[[0; 6]; 2], 1).unwrap();
+        let snap = crate::snapshot::build(&cfg, &[[0; 6]; 2], 1, None).unwrap();
         let dests = snap.dests.iter().map(|d| DestState { weight: d.weight, present: true }).collect();
         (snap, dests)
     }

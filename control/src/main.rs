@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     };
     // The snapshot builder refuses what the dataplane cannot do yet; check that too, with
     // placeholder MACs (the real ones come from the ports).
-    if let Err(e) = snapshot::build(&cfg, &vec![[0; 6]; cfg.interfaces.len()], 0) {
+    if let Err(e) = snapshot::build(&cfg, &vec![[0; 6]; cfg.interfaces.len()], 0, None) {
         eprintln!("vsd: {}: {e}", path.display());
         return ExitCode::FAILURE;
     }

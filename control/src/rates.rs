@@ -44,6 +44,12 @@ impl Estimator {
         Estimator { last: vec![DestTotals::default(); dests], avg: vec![Rates::default(); dests], at: None }
     }
 
+    /// Room for `dests` real servers (a reload added some; they start from zero).
+    pub fn grow(&mut self, dests: usize) {
+        self.last.resize(dests.max(self.last.len()), DestTotals::default());
+        self.avg.resize(dests.max(self.avg.len()), Rates::default());
+    }
+
     /// Take a sample if an interval has passed since the last one.
     pub fn tick(&mut self, now: Instant, totals: &dyn Fn(usize) -> DestTotals) {
         let Some(at) = self.at else {

@@ -69,6 +69,13 @@ impl Report {
         self.dests.push(d);
     }
 
+    /// Worker `worker` counts per real server in `d` from now on (a reload added servers).
+    pub fn replace_dest_stats(&mut self, worker: usize, d: Arc<[DestStats]>) {
+        if let Some(x) = self.dests.get_mut(worker) {
+            *x = d;
+        }
+    }
+
     pub fn dest_totals(&self, dest: usize) -> DestTotals {
         DestTotals::sum(self.dests.iter().filter_map(|core| core.get(dest)))
     }
@@ -81,7 +88,7 @@ impl Report {
             "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port      Forward Weight PersistConn \
              ActiveConn InActConn Conns   InPkts  OutPkts  InBytes OutBytes"
         );
-        for s in &self.snap.services {
+        for (_, s) in self.snap.live_services() {
             for vip in &s.vips {
                 for port in &s.ports {
                     let flags = match s.persistence {
@@ -94,7 +101,7 @@ impl Report {
                     let _ = writeln!(o, "{:<4} {}:{} {}{flags}", s.proto.name(), vip, port, s.sched.name());
                 }
             }
-            for di in (s.dests.start as usize..s.dests.end as usize).filter(|&d| state[d].present) {
+            for di in s.dests.iter().map(|&d| d as usize).filter(|&d| state[d].present) {
                 let d = &self.snap.dests[di];
                 let t = self.dest_totals(di);
                 let rs = format!("{}:{}", d.addr, d.port);

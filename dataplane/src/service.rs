@@ -4,18 +4,24 @@
 //! shared pointer to it; workers switch snapshots at a burst boundary. Nothing in here changes
 //! while packets flow. Per-core mutable state (scheduler positions, connection counts) lives in the
 //! worker, indexed by the positions defined here.
+//!
+//! Positions are stable for the life of the process: a reload's snapshot keeps every service and
+//! real server of the one before it where it was and appends what is new ([`Snapshot::extends`]).
+//! Connection entries and templates name their service and server by position, so they keep their
+//! meaning across reloads without being rewritten. A service that a reload drops stays, retired
+//! (no new connections), as do removed real servers, the way LVS keeps removed destinations in
+//! its trash while connections refer to them.
 
 use crate::addr::{Addr, Proto};
 use crate::conn::{Fwd, Timeouts};
 use crate::route::{IfIndex, Interface, RouteTable};
 use crate::sched::SchedKind;
-use core::ops::Range;
 use core::time::Duration;
 use rustc_hash::FxHashMap;
 
-/// A service's position in [`Snapshot::services`].
+/// A service's position in [`Snapshot::services`]; stable across reloads.
 pub type ServiceId = u16;
-/// A real server's position in [`Snapshot::dests`].
+/// A real server's position in [`Snapshot::dests`]; stable across reloads.
 pub type DestId = u32;
 
 /// LVS persistence ("connection affinity") settings of a service.
@@ -39,9 +45,12 @@ pub struct Service {
     pub fwd: Fwd,
     pub persistence: Option<Persistence>,
     pub one_packet: bool,
-    /// This service's real servers: a contiguous range of [`Snapshot::dests`], so that per-core
-    /// loads of one service are one slice for the scheduler.
-    pub dests: Range<DestId>,
+    /// This service's real servers, removed ones and the sorry server included, in the order they
+    /// joined: a scheduler's positions. A reload only appends.
+    pub dests: Vec<DestId>,
+    /// Dropped by a reload: takes no new connections (the control plane also removes its real
+    /// servers, whose connections then follow the rules for removed servers).
+    pub retired: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -50,7 +59,10 @@ pub struct Dest {
     pub addr: Addr,
     /// 0: keep the client's destination port.
     pub port: u16,
+    /// The initial weight; runtime edits and health checks change the workers' copy.
     pub weight: u32,
+    /// The service's sorry server: scheduled only while the control plane gives it a weight.
+    pub sorry: bool,
 }
 
 /// LVS's global switches (the `net.ipv4.vs.*` sysctls of the same names).
@@ -80,6 +92,21 @@ impl Service {
         } else {
             dport
         }
+    }
+
+    /// Whether `other` is this service as a reload may keep it: the same protocol and addresses.
+    pub fn same_identity(&self, other: &Service) -> bool {
+        self.proto == other.proto && self.vips == other.vips && self.ports == other.ports
+    }
+}
+
+impl Dest {
+    /// Whether `other` is this real server as a reload may keep it.
+    pub fn same_identity(&self, other: &Dest) -> bool {
+        self.service == other.service
+            && self.addr == other.addr
+            && self.port == other.port
+            && self.sorry == other.sorry
     }
 }
 
@@ -114,7 +141,7 @@ impl Snapshot {
     ) -> Snapshot {
         let mut vip_ports = FxHashMap::default();
         let mut vip_addrs = FxHashMap::default();
-        for (i, s) in services.iter().enumerate() {
+        for (i, s) in services.iter().enumerate().filter(|(_, s)| !s.retired) {
             for vip in &s.vips {
                 for port in &s.ports {
                     vip_ports.insert((s.proto, *vip, *port), i as ServiceId);
@@ -163,6 +190,25 @@ impl Snapshot {
     /// Whether to answer ARP for VIP `a` on interface `iface`.
     pub fn answers_arp_for_vip(&self, a: Addr, iface: IfIndex) -> bool {
         matches!(self.vip_addrs.get(&a), Some(None)) || self.vip_addrs.get(&a) == Some(&Some(iface))
+    }
+
+    /// Whether this snapshot keeps every service and real server of `old` at its position (with
+    /// the same identity and, for a service, its servers as a prefix of its list), so that a
+    /// worker can switch from `old` to it keeping its connections, templates and loads.
+    pub fn extends(&self, old: &Snapshot) -> bool {
+        self.services.len() >= old.services.len()
+            && self.dests.len() >= old.dests.len()
+            && old.services.iter().zip(&self.services).all(|(o, n)| {
+                o.same_identity(n)
+                    && n.dests.len() >= o.dests.len()
+                    && n.dests[..o.dests.len()] == o.dests[..]
+            })
+            && old.dests.iter().zip(&self.dests).all(|(o, n)| o.same_identity(n))
+    }
+
+    /// The live (not retired) services.
+    pub fn live_services(&self) -> impl Iterator<Item = (ServiceId, &Service)> {
+        self.services.iter().enumerate().filter(|(_, s)| !s.retired).map(|(i, s)| (i as ServiceId, s))
     }
 
     /// Interface index owning local address `a`.

@@ -11,6 +11,14 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 #[derive(Default, Debug)]
 pub struct Counter(AtomicU64);
 
+/// A copy holds the value at the time of copying: for the owning core, which moves its counters
+/// to a larger array when a reload adds real servers.
+impl Clone for Counter {
+    fn clone(&self) -> Counter {
+        Counter(AtomicU64::new(self.get()))
+    }
+}
+
 impl Counter {
     /// Add `n`. Only the owning core may call this.
     #[inline]
@@ -164,7 +172,7 @@ impl WorkerStats {
 
 /// Counters of one real server on one core (LVS's per-destination stats).
 #[repr(align(64))]
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone)]
 pub struct DestStats {
     /// Connections scheduled to this server.
     pub conns: Counter,

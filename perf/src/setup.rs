@@ -227,7 +227,7 @@ mod tests {
             assert_eq!(cfg.services.len(), 1 + usize::from(p.needs_persistence()));
             // The snapshot builder is vsd's last word on what it can run.
             let macs = vec![[2, 0, 0, 0, 0, 0]; cfg.interfaces.len()];
-            vsd_control::snapshot::build(&cfg, &macs, 0).unwrap_or_else(|e| panic!("{p:?}: {e}"));
+            vsd_control::snapshot::build(&cfg, &macs, 0, None).unwrap_or_else(|e| panic!("{p:?}: {e}"));
         }
     }
 

@@ -157,6 +157,22 @@ e2e_summary() {
     [ "$FAILED" -eq 0 ]
 }
 
+# blob_backends: NAT backends rs1..rs3 (198.19.0.11-13) answering their name on port 80 and serving a
+# 2 MiB random file at /blob on port 8081 (for long transfers); sets BLOB and its sha256 in $want.
+blob_backends() {
+    local n
+    BLOB=$E2E_TMP/www
+    mkdir -p "$BLOB"
+    head -c $((2 * 1024 * 1024)) /dev/urandom >"$BLOB/blob"
+    want=$(sha256sum <"$BLOB/blob" | cut -d' ' -f1)
+    for n in 1 2 3; do
+        add_backend "rs$n" "198.19.0.1$n" 80 nat
+        ip netns exec "$(ns "rs$n")" "$PY" -m http.server 8081 --bind 0.0.0.0 --directory "$BLOB" \
+            >/dev/null 2>&1 &
+        E2E_PIDS+=($!)
+    done
+}
+
 # add_http_port NAME PORT: one more backend.py HTTP server, on PORT, in the namespace of a backend that
 # add_backend made (persistent services need one server answering on several ports).
 add_http_port() {

@@ -18,6 +18,13 @@ start_vsd "$CFG" || { FAILED=$((FAILED + 1)); e2e_summary; exit 1; }
 vsadm() { "$VSADM" --socket "$SOCK" "$@"; }
 
 check "admin socket is mode 0660" test "$(stat -c %a "$SOCK")" = 660
+# Another user (nobody, not in the socket's group) is told it is not permitted. The temp dir is
+# opened up so that only the socket's own mode stands in the way.
+chmod 755 "$E2E_TMP"
+install -m 755 "$VSADM" "$E2E_TMP/vsadm"
+denied=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$E2E_TMP/vsadm" --socket "$SOCK" -L -n 2>&1)
+echo "$denied"
+check "vsadm as another user says the socket is not permitted" grep -q "not permitted to use" <<<"$denied"
 list=$(vsadm -L -n)
 echo "$list"
 check "-L -n lists the service and its three servers" \
@@ -88,7 +95,8 @@ for i in $(seq 0 11); do before[$i]=$(who "$i"); done
 { render | sed 's/scheduler: rr/scheduler: wrr/'; echo "timeouts: { tcp: 600s, tcp_fin: 30s, udp: 60s }"; } >"$CFG"
 out=$(vsadm reload)
 echo "$out"
-check "a reload of timeouts and scheduler switches the workers to snapshot epoch 2" grep -q "epoch 2" <<<"$out"
+# Epoch 1 at start; the removal and the return of dr2 were switches 2 and 3.
+check "a reload of timeouts and scheduler switches the workers to snapshot epoch 4" grep -q "epoch 4" <<<"$out"
 check "--timeout shows the new timeouts" test "$(vsadm --timeout)" = "Timeout (tcp tcpfin udp): 600 30 60"
 check "-L -n shows the new scheduler" grep -q "^TCP  198.18.0.105:0 wrr persistent 300" <<<"$(vsadm -L -n)"
 kept=0; for i in $(seq 0 11); do [ "$(who "$i")" = "${before[$i]}" ] && kept=$((kept + 1)); done

@@ -7,15 +7,7 @@ source "$(dirname "$0")/lib.sh"
 VSADM=${VSADM:-$REPO/target/release/vsadm}
 
 e2e_setup 8
-BLOB=$E2E_TMP/www
-mkdir -p "$BLOB"
-head -c $((2 * 1024 * 1024)) /dev/urandom >"$BLOB/blob"
-want=$(sha256sum <"$BLOB/blob" | cut -d' ' -f1)
-for n in 1 2 3; do
-    add_backend "rs$n" "198.19.0.1$n" 80 nat
-    ip netns exec "$(ns "rs$n")" "$PY" -m http.server 8081 --bind 0.0.0.0 --directory "$BLOB" >/dev/null 2>&1 &
-    E2E_PIDS+=($!)
-done
+blob_backends
 SOCK=$E2E_TMP/admin.sock
 CFG=$E2E_TMP/vsd.yaml
 render() { sed "s|@PREFIX@|vsd-e2e-reload-$$|; s|@SOCKET@|$SOCK|; s|@TCP@|$1|" "$E2E_DIR/reload.yaml"; }

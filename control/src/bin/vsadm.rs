@@ -13,7 +13,7 @@ use std::time::Duration;
     version,
     about,
     after_help = "Examples:\n  vsadm -L -n\n  vsadm -L -n --stats\n  vsadm -L -n -c\n  \
-    vsadm -e -t 198.18.0.100:80 -r 198.19.0.11:8080 -w 0\n  vsadm -d -t 198.18.0.100:80 -r 198.19.0.11:8080\n  \
+    vsadm -a -t 198.18.0.100:80 -r 198.19.0.14:8080 -w 2\n  vsadm -e -t 198.18.0.100:80 -r 198.19.0.11:8080 -w 0\n  vsadm -d -t 198.18.0.100:80 -r 198.19.0.11:8080\n  \
     vsadm reload"
 )]
 struct Args {
@@ -43,6 +43,9 @@ struct Args {
     /// Show the tcp, tcpfin and udp timeouts.
     #[arg(long)]
     timeout: bool,
+    /// Add a real server (with -t/-u, -r, and -w, default 1).
+    #[arg(short = 'a', long = "add-server")]
+    add: bool,
     /// Edit a real server (with -t/-u, -r, -w).
     #[arg(short = 'e', long = "edit-server")]
     edit: bool,
@@ -81,6 +84,11 @@ fn request(args: &Args) -> Result<String, String> {
             "reload" | "save" => Ok(cmd.clone()),
             other => Err(format!("unknown command {other:?} (reload, save)")),
         };
+    }
+    if args.add {
+        let (p, s) = service()?;
+        let w = args.weight.unwrap_or(1);
+        return Ok(format!("add {p} {s} {} {w}", rs()?));
     }
     if args.edit {
         let (p, s) = service()?;

@@ -7,10 +7,8 @@
 //! function of both ([`Board::effective`]); the daemon sends workers only the difference.
 //!
 //! A failed server is set to weight 0 (keepalived's `inhibit_on_failure`: it keeps its connections
-//! and templates) or taken out of its service. A service's sorry server is in the snapshot as its last
-//! destination and is present only while no real server of the service is both present and UP.
-
-use std::ops::Range;
+//! and templates) or taken out of its service. A service's sorry server is a destination of its
+//! own in the snapshot, present only while no real server of the service is both present and UP.
 
 use vsd_dataplane::service::{DestId, Snapshot};
 
@@ -34,7 +32,7 @@ struct Slot {
 #[derive(Clone, Debug)]
 struct Rules {
     inhibit: bool,
-    reals: Range<DestId>,
+    reals: Vec<DestId>,
     sorry: Option<DestId>,
     /// `198.19.0.99:8080 in web`, for logs.
     sorry_label: String,
@@ -50,27 +48,29 @@ pub struct Board {
 impl Board {
     /// Every server present at its snapshot weight and UP, sorry servers waiting.
     pub fn new(cfg: &Config, snap: &Snapshot) -> Board {
-        let mut slots: Vec<Slot> = snap
-            .dests
-            .iter()
-            .map(|d| Slot {
-                admin: DestState { weight: d.weight, present: true },
+        let mut board = Board { slots: Vec::new(), services: Vec::new() };
+        board.grow(snap);
+        board.set_rules(cfg, snap);
+        board
+    }
+
+    /// Slots for the destinations a reload appended to the snapshot: present at their snapshot
+    /// weight (a sorry server at its serving weight, for when it is let in) and UP, as at start.
+    pub fn grow(&mut self, snap: &Snapshot) {
+        for d in &snap.dests[self.slots.len().min(snap.dests.len())..] {
+            let weight = if d.sorry { SORRY_WEIGHT } else { d.weight };
+            self.slots.push(Slot {
+                admin: DestState { weight, present: true },
                 health: Counter::default(),
                 check: None,
-            })
-            .collect();
-        let mut board = Board { slots: Vec::new(), services: Vec::new() };
-        board.set_rules(cfg, snap);
-        for sorry in board.services.iter().filter_map(|r| r.sorry) {
-            slots[sorry as usize].admin.weight = SORRY_WEIGHT;
+            });
         }
-        board.slots = slots;
-        board
     }
 
     /// Takes the per-service rules of `cfg` (after a reload) and the checks that now run. A server
     /// still checked keeps its state and streak; one no longer checked is UP.
     pub fn configure(&mut self, cfg: &Config, snap: &Snapshot, jobs: &[Job]) {
+        self.grow(snap);
         self.set_rules(cfg, snap);
         for slot in &mut self.slots {
             slot.check = None;
@@ -87,11 +87,11 @@ impl Board {
         self.services = cfg
             .services
             .iter()
-            .zip(&snap.services)
-            .map(|(s, svc)| Rules {
+            .filter_map(|s| snapshot::place(s, snap).map(|p| (s, p)))
+            .map(|(s, p)| Rules {
                 inhibit: s.inhibit_on_failure,
-                reals: snapshot::real_dests(s, svc),
-                sorry: snapshot::sorry_dest(s, svc),
+                reals: p.reals,
+                sorry: p.sorry,
                 sorry_label: s.sorry_server.map_or_else(String::new, |x| {
                     format!("{} in {}", crate::listing::endpoint(&x.address.into(), x.port), s.name)
                 }),
@@ -144,7 +144,7 @@ impl Board {
     }
 
     fn any_serving(&self, r: &Rules) -> bool {
-        r.reals.clone().any(|d| {
+        r.reals.iter().any(|&d| {
             let s = &self.slots[d as usize];
             s.admin.present && s.health.is_up()
         })
@@ -154,7 +154,7 @@ impl Board {
     pub fn effective(&self) -> Vec<DestState> {
         let mut out: Vec<DestState> = self.slots.iter().map(|s| s.admin).collect();
         for r in &self.services {
-            for d in r.reals.clone() {
+            for &d in &r.reals {
                 let slot = &self.slots[d as usize];
                 if slot.admin.present && !slot.health.is_up() {
                     out[d as usize] = if r.inhibit {
@@ -206,7 +206,7 @@ services:
 
     fn setup(text: &str) -> (Config, Board) {
         let cfg = crate::config::parse(text, "t.yaml").unwrap();
-        let snap = snapshot::build(&cfg, &[[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]], 1).unwrap();
+        let snap = snapshot::build(&cfg, &[[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]], 1, None).unwrap();
         let mut board = Board::new(&cfg, &snap);
         board.configure(&cfg, &snap, &jobs::jobs(&cfg, &snap));
         (cfg, board)
@@ -280,7 +280,7 @@ services:
     #[test]
     fn reconfigure_keeps_the_state_of_servers_still_checked() {
         let (cfg, mut board) = setup(CFG);
-        let snap = snapshot::build(&cfg, &[[0; 6], [0; 6]], 1).unwrap();
+        let snap = snapshot::build(&cfg, &[[0; 6], [0; 6]], 1, None).unwrap();
         for _ in 0..2 {
             board.observe(0, false);
         }

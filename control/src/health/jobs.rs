@@ -47,16 +47,12 @@ pub struct Job {
 /// The jobs for `cfg` over `snap`, skipping servers that `admin` marks removed (when given).
 pub fn jobs_for(cfg: &Config, snap: &Snapshot, admin: Option<&[DestState]>) -> Vec<Job> {
     let mut out = Vec::new();
-    for (s, svc) in cfg.services.iter().zip(&snap.services) {
-        for d in snapshot::real_dests(s, svc) {
+    for s in &cfg.services {
+        let Some(placed) = snapshot::place(s, snap) else { continue };
+        for (rs, d) in s.real_servers.iter().zip(placed.reals) {
             if admin.is_some_and(|a| !a[d as usize].present) {
                 continue;
             }
-            let x = &snap.dests[d as usize];
-            let Some(rs) = s.real_servers.iter().find(|rs| x.addr == rs.address.into() && x.port == rs.port)
-            else {
-                continue;
-            };
             let Some(check) = s.check_for(rs) else { continue };
             let target = SocketAddr::new(rs.address, s.check_port(rs, check));
             let probe = match check.kind {
@@ -118,7 +114,7 @@ services:
     #[test]
     fn server_checks_override_the_service_check_and_ports_default() {
         let cfg = crate::config::parse(CFG, "t.yaml").unwrap();
-        let snap = snapshot::build(&cfg, &[[0; 6]], 1).unwrap();
+        let snap = snapshot::build(&cfg, &[[0; 6]], 1, None).unwrap();
         let jobs = jobs(&cfg, &snap);
         let seen: Vec<_> = jobs.iter().map(|j| (j.dest, j.target.to_string(), j.probe.clone())).collect();
         assert_eq!(
@@ -140,7 +136,7 @@ services:
     #[test]
     fn removed_servers_have_no_job() {
         let cfg = crate::config::parse(CFG, "t.yaml").unwrap();
-        let snap = snapshot::build(&cfg, &[[0; 6]], 1).unwrap();
+        let snap = snapshot::build(&cfg, &[[0; 6]], 1, None).unwrap();
         let mut admin: Vec<DestState> =
             snap.dests.iter().map(|d| DestState { weight: d.weight, present: true }).collect();
         admin[1].present = false;

@@ -9,6 +9,7 @@
 use super::families::{self as f, Family, Kind};
 use super::sources::{DestView, Sources};
 use crate::listing::endpoint;
+use crate::report::DestTotals;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -81,7 +82,7 @@ impl VsdCollector {
 
     fn services(&self, d: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
         let mut m = Fam::open(d, &f::SERVICE)?;
-        for s in &snap.services {
+        for (_, s) in snap.live_services() {
             let proto = s.proto.name().to_ascii_lowercase();
             for vip in &s.vips {
                 for port in &s.ports {
@@ -95,16 +96,19 @@ impl VsdCollector {
 
     fn real_servers(&self, d: &mut DescriptorEncoder, snap: &Snapshot, views: &[DestView]) -> fmt::Result {
         // (service, server) label values and summed counters of every real server, read once.
+        let per_core = self.src.dests.get();
         let rows: Vec<_> = snap
             .dests
             .iter()
             .enumerate()
+            .filter(|(_, x)| !snap.services[x.service as usize].retired)
             .map(|(i, x)| {
                 let svc = snap.services[x.service as usize].name.as_str();
-                (svc, endpoint(&x.addr, x.port), self.src.dest_totals(i), views.get(i).copied())
+                let totals = DestTotals::sum(per_core.iter().filter_map(|core| core.get(i)));
+                (svc, endpoint(&x.addr, x.port), totals, views.get(i).copied())
             })
             .collect();
-        type Read = fn(&crate::report::DestTotals) -> u64;
+        type Read = fn(&DestTotals) -> u64;
         let counters: [(&'static Family, Read); 5] = [
             (&f::RS_CONNECTIONS, |t| t.conns),
             (&f::RS_IN_PACKETS, |t| t.in_packets),

@@ -20,4 +20,4 @@ mod tests;
 
 pub use collect::VsdCollector;
 pub use server::{render, respond, MetricsServer, OPENMETRICS};
-pub use sources::{ControlView, DestView, PortReader, PortSource, Sources, WorkerSource};
+pub use sources::{ControlView, DestCounters, DestView, PortReader, PortSource, Sources, WorkerSource};

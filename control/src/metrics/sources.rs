@@ -13,10 +13,33 @@ use vsd_dataplane::service::Snapshot;
 use vsd_dataplane::stats::{DestStats, WorkerStats};
 use vsd_ffi::{Port, PortStats};
 
-/// One worker's counters: its own, and its per-real-server ones (indexed by dest id).
+/// One worker's own counters.
 pub struct WorkerSource {
     pub stats: Arc<WorkerStats>,
-    pub dests: Arc<[DestStats]>,
+}
+
+/// Every worker's per-real-server counters (indexed by dest id), shared with the control thread:
+/// a reload that adds real servers moves a worker's counters to a larger array, and the control
+/// thread passes it on here ([`DestCounters::replace`]).
+#[derive(Clone, Default)]
+pub struct DestCounters(Arc<Mutex<Vec<Arc<[DestStats]>>>>);
+
+impl DestCounters {
+    pub fn push(&self, per_core: Arc<[DestStats]>) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(per_core);
+    }
+
+    /// Worker `worker`'s array is `per_core` from now on.
+    pub fn replace(&self, worker: usize, per_core: Arc<[DestStats]>) {
+        if let Some(x) = self.0.lock().unwrap_or_else(PoisonError::into_inner).get_mut(worker) {
+            *x = per_core;
+        }
+    }
+
+    /// The arrays, one per worker, for one scrape.
+    pub fn get(&self) -> Vec<Arc<[DestStats]>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
 }
 
 /// Reads one port's ethdev counters (`rte_eth_stats_get` in the daemon; fixed numbers in tests).
@@ -93,22 +116,29 @@ impl ControlView {
 /// Everything a scrape reads.
 pub struct Sources {
     pub workers: Vec<WorkerSource>,
+    pub dests: DestCounters,
     pub ports: Vec<PortSource>,
     pub view: ControlView,
 }
 
 impl Sources {
     pub fn new(snap: Arc<Snapshot>) -> Sources {
-        Sources { workers: Vec::new(), ports: Vec::new(), view: ControlView::new(snap) }
+        Sources {
+            workers: Vec::new(),
+            dests: DestCounters::default(),
+            ports: Vec::new(),
+            view: ControlView::new(snap),
+        }
     }
 
     pub fn add_worker(&mut self, stats: Arc<WorkerStats>, dests: Arc<[DestStats]>) {
-        self.workers.push(WorkerSource { stats, dests });
+        self.workers.push(WorkerSource { stats });
+        self.dests.push(dests);
     }
 
     /// Real server `dest`'s counters summed over all cores, as `vsadm --stats` sums them (gauges
     /// with wrapping adds, since each core's part is itself kept with wrapping add and sub).
     pub fn dest_totals(&self, dest: usize) -> DestTotals {
-        DestTotals::sum(self.workers.iter().filter_map(|w| w.dests.get(dest)))
+        DestTotals::sum(self.dests.get().iter().filter_map(|core| core.get(dest)))
     }
 }

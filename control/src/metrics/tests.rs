@@ -54,7 +54,7 @@ const SERVERS: [(&str, &str); 3] =
 
 fn snapshot() -> Arc<vsd_dataplane::service::Snapshot> {
     let cfg = crate::config::parse(CONFIG, "t.yaml").expect("test config");
-    crate::snapshot::build(&cfg, &[EXT_MAC, INT_MAC], 0).expect("test snapshot")
+    crate::snapshot::build(&cfg, &[EXT_MAC, INT_MAC], 0, None).expect("test snapshot")
 }
 
 fn port(name: &str, st: Result<PortStats, String>) -> PortSource {
@@ -296,7 +296,7 @@ fn a_switched_snapshot_reaches_the_scrape() {
         Some(1.0)
     );
     let cfg = crate::config::parse(&CONFIG.replacen("scheduler: rr", "scheduler: wlc", 1), "t.yaml").unwrap();
-    let switched = crate::snapshot::build(&cfg, &[EXT_MAC, INT_MAC], 2).unwrap();
+    let switched = crate::snapshot::build(&cfg, &[EXT_MAC, INT_MAC], 2, None).unwrap();
     let (_, views) = view.get();
     let states: Vec<DestState> = views.iter().map(|v| v.state).collect();
     view.publish(&switched, &states, |_| true);

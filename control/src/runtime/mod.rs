@@ -119,7 +119,7 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
     for (i, p) in ports.iter().enumerate() {
         port_iface[usize::from(p.id())] = i as u16;
     }
-    let snap = crate::snapshot::build(cfg, &macs, 1).map_err(RuntimeError::Config)?;
+    let snap = crate::snapshot::build(cfg, &macs, 1, None).map_err(RuntimeError::Config)?;
     let tsc_per_ms = (eal.tsc_hz() / 1000).max(1);
 
     let mut report = Report::new(
@@ -170,6 +170,7 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
         eal.launch(*lcore, move || job.run())?;
     }
     let mut daemon = Daemon::new(cfg.clone(), path.to_path_buf(), snap.clone(), handles, report);
+    daemon.share_counters(scrape.dests.clone());
     match daemon.start_health() {
         Ok(0) => {}
         Ok(n) => tracing::info!("health: checking {n} real server(s)"),

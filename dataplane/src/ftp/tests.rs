@@ -58,8 +58,8 @@ fn snapshot() -> Arc<Snapshot> {
     ifaces[0].static_neighbours.push((a4([198, 18, 0, 11]), CLIENT_MAC));
     let routes = RouteTable::build(&ifaces, &[]).unwrap();
     let dests = vec![
-        Dest { service: 0, addr: a4(RS1), port: 21, weight: 1 },
-        Dest { service: 0, addr: a4(RS2), port: 21, weight: 1 },
+        Dest { service: 0, addr: a4(RS1), port: 21, weight: 1, sorry: false },
+        Dest { service: 0, addr: a4(RS2), port: 21, weight: 1, sorry: false },
     ];
     let services = vec![Service {
         name: "ftp".into(),
@@ -70,7 +70,8 @@ fn snapshot() -> Arc<Snapshot> {
         fwd: Fwd::Nat,
         persistence: None,
         one_packet: false,
-        dests: 0..2,
+        dests: vec![0, 1],
+        retired: false,
     }];
     Arc::new(Snapshot::new(1, ifaces, routes, services, dests, Timeouts::LVS, 1024))
 }

@@ -9,7 +9,8 @@ use super::Worker;
 use crate::buf::PacketBuf;
 use crate::conn::Conn;
 use crate::sched::Scheduler;
-use crate::service::{DestId, Snapshot};
+use crate::service::{DestId, ServiceId, Snapshot};
+use crate::stats::DestStats;
 use crate::time::Instant;
 use std::sync::Arc;
 
@@ -21,19 +22,22 @@ pub enum Command {
     SetAvailable { dest: DestId, available: bool },
     /// Copy the connection table out, templates included (for `-L -c` listings).
     ListConns,
-    /// Switch to a new config snapshot with the same services and real servers (same positions):
-    /// timeouts, persistence settings, schedulers, global switches. Acknowledged with
-    /// [`Reply::Switched`]; the control thread frees the old snapshot once every worker has.
+    /// Switch to a new config snapshot that extends the running one ([`Snapshot::extends`]):
+    /// new services and real servers, timeouts, persistence settings, schedulers, global
+    /// switches. Acknowledged with [`Reply::Switched`]; the control thread frees the old snapshot
+    /// once every worker has.
     Switch(Arc<Snapshot>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Reply {
     /// The worker's entries, and its clock when it copied them (for "expires in").
     Conns { worker: u16, now: Instant, conns: Vec<Conn> },
-    /// The worker runs on the snapshot of this epoch now (it no longer holds the old one).
-    Switched { worker: u16, epoch: u64 },
-    /// The snapshot was refused: its layout differs from the running one's.
+    /// The worker runs on the snapshot of this epoch now (it no longer holds the old one). When
+    /// the snapshot added real servers, the worker's per-server counters moved to a larger array:
+    /// readers take it from here (the old one stops counting).
+    Switched { worker: u16, epoch: u64, dest_stats: Option<Arc<[DestStats]>> },
+    /// The snapshot was refused: it does not extend the running one.
     Refused { worker: u16, epoch: u64 },
 }
 
@@ -60,35 +64,46 @@ impl<B: PacketBuf> Worker<B> {
             }),
             Command::Switch(snap) => {
                 let epoch = snap.epoch;
-                Some(if self.switch_snapshot(snap) {
-                    Reply::Switched { worker: self.id, epoch }
-                } else {
-                    Reply::Refused { worker: self.id, epoch }
+                Some(match self.switch_snapshot(snap) {
+                    Some(dest_stats) => Reply::Switched { worker: self.id, epoch, dest_stats },
+                    None => Reply::Refused { worker: self.id, epoch },
                 })
             }
         }
     }
 
-    /// Adopt `snap` if its services and real servers sit where the running snapshot's do, so that
-    /// connection entries, templates and per-core loads keep their meaning. A service whose
-    /// scheduler changed gets a fresh scheduler; per-core loads and weights (set by commands) stay.
-    fn switch_snapshot(&mut self, snap: Arc<Snapshot>) -> bool {
-        let old = &self.snap;
-        let same_layout = snap.dests.len() == old.dests.len()
-            && snap.services.len() == old.services.len()
-            && snap.services.iter().zip(&old.services).all(|(a, b)| a.dests == b.dests && a.fwd == b.fwd)
-            && snap.dests.iter().zip(&old.dests).all(|(a, b)| a.addr == b.addr && a.port == b.port);
-        if !same_layout {
-            return false;
+    /// Adopt `snap` if it extends the running snapshot, so that connection entries, templates and
+    /// per-core loads keep their meaning; `None` if it does not. New services and servers get
+    /// loads and counters; a service whose scheduler or server list changed gets its scheduler
+    /// rebuilt; weights and availability set by commands stay. Returns the new counter array
+    /// when it had to grow.
+    fn switch_snapshot(&mut self, snap: Arc<Snapshot>) -> Option<Option<Arc<[DestStats]>>> {
+        if !snap.extends(&self.snap) {
+            return None;
         }
-        for (i, (new, old)) in snap.services.iter().zip(&old.services).enumerate() {
-            if new.sched != old.sched {
-                let mut sc = Scheduler::new(new.sched);
-                sc.update(&self.loads[new.dests.start as usize..new.dests.end as usize]);
+        let grown = self.loads.grow(&snap);
+        for (i, new) in snap.services.iter().enumerate() {
+            let svc = i as ServiceId;
+            let kept = self.snap.services.get(i).filter(|old| old.sched == new.sched).is_some();
+            if kept && !grown.contains(&svc) {
+                continue;
+            }
+            let mut sc = Scheduler::new(new.sched);
+            sc.update(self.loads.of_service(svc));
+            if i < self.scheds.len() {
                 self.scheds[i] = sc;
+            } else {
+                self.scheds.push(sc);
             }
         }
+        let stats = (snap.dests.len() > self.dest_stats.len()).then(|| {
+            let old = &self.dest_stats;
+            let grown: Arc<[DestStats]> =
+                (0..snap.dests.len()).map(|d| old.get(d).cloned().unwrap_or_default()).collect();
+            self.dest_stats = grown.clone();
+            grown
+        });
         self.snap = snap;
-        true
+        Some(stats)
     }
 }

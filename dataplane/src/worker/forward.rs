@@ -11,6 +11,7 @@
 //! ([`crate::ftp`]) before their rewrite; the only packets whose payload changes are the server's
 //! 227 replies, which [`Worker::ftp_splice`] finishes once the buffer can be resized.
 
+use super::loads::Loads;
 use super::{Verdict, Worker};
 use crate::addr::{Addr, FlowKey, Proto};
 use crate::buf::PacketBuf;
@@ -19,7 +20,6 @@ use crate::conn::{
 };
 use crate::ftp::Control;
 use crate::route::IfIndex;
-use crate::sched::DestLoad;
 use crate::service::{Persistence, ServiceId, FTP_PORT};
 use crate::stats::{DestStats, DropReason};
 use crate::time::Instant;
@@ -59,7 +59,7 @@ impl<B: PacketBuf> Worker<B> {
             && !flags.intersects(TcpFlags::ACK | TcpFlags::RST);
         if let Some((id, dir)) = self.conns.lookup(&key) {
             let c = self.conns.get(id);
-            let removed = !self.loads[c.dest as usize].available;
+            let removed = !self.loads.get(c.dest).available;
             if removed && !self.snap.sysctls.expire_nodest_conn {
                 return Verdict::Drop(DropReason::DestRemoved);
             }
@@ -94,7 +94,7 @@ impl<B: PacketBuf> Worker<B> {
         // announced, whatever the service lookup would say.
         if syn_only {
             if let Some(conn) = self.ftp.expected(now, &key, &self.conns, &self.snap.timeouts) {
-                if self.loads[conn.dest as usize].available {
+                if self.loads.get(conn.dest).available {
                     return match self.insert_conn(conn) {
                         Ok(id) => self.forward(now, id, Dir::In, p, buf, flags),
                         Err(r) => Verdict::Drop(r),
@@ -135,11 +135,9 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Let the service's scheduler pick a real server for a new connection.
     fn pick_dest(&mut self, svc: ServiceId, key: &FlowKey) -> Result<usize, DropReason> {
-        let s = &self.snap.services[svc as usize];
-        let range = s.dests.start as usize..s.dests.end as usize;
         let pick =
-            self.scheds[svc as usize].pick(&self.loads[range.clone()], key).ok_or(DropReason::NoDest)?;
-        Ok(range.start + pick)
+            self.scheds[svc as usize].pick(self.loads.of_service(svc), key).ok_or(DropReason::NoDest)?;
+        Ok(self.snap.services[svc as usize].dests[pick] as usize)
     }
 
     /// A persistent service's new connection follows its client's template, or creates one (LVS
@@ -201,7 +199,7 @@ impl<B: PacketBuf> Worker<B> {
     /// `expire_quiescent_template`, while the server's weight is not 0 (LVS `ip_vs_check_template`).
     fn template_valid(&self, t: ConnId, svc: ServiceId) -> bool {
         let c = self.conns.get(t);
-        let load = &self.loads[c.dest as usize];
+        let load = self.loads.get(c.dest);
         c.service == svc
             && load.available
             && (load.weight > 0 || !self.snap.sysctls.expire_quiescent_template)
@@ -244,9 +242,8 @@ impl<B: PacketBuf> Worker<B> {
             // The id may have served an earlier control connection: its FTP state is not ours.
             self.ftp.forget(id);
         }
-        let dest = conn.dest as usize;
-        self.loads[dest].inactive += 1;
-        let ds = &self.dest_stats[dest];
+        self.loads.get_mut(conn.dest).inactive += 1;
+        let ds = &self.dest_stats[conn.dest as usize];
         ds.conns.inc();
         ds.inactive.inc();
         self.stats.conns_created.inc();
@@ -326,9 +323,8 @@ impl<B: PacketBuf> Worker<B> {
             let lite = TcpFlagsLite(flags.0);
             state = tcp_state::next(c.state, StateDir::of(c.fwd, dir), lite);
             if state != c.state {
-                let d = c.dest as usize;
                 if state.is_active() != c.state.is_active() {
-                    let (load, ds) = (&mut self.loads[d], &self.dest_stats[d]);
+                    let (load, ds) = (self.loads.get_mut(c.dest), &self.dest_stats[c.dest as usize]);
                     if state.is_active() {
                         load.active += 1;
                         load.inactive = load.inactive.saturating_sub(1);
@@ -398,9 +394,8 @@ fn table_error(e: InsertError) -> DropReason {
 
 /// Forget an entry's share of its server's load (on expiry or removal): a connection's active or
 /// inactive count, a template's persistent count.
-pub(super) fn unaccount(loads: &mut [DestLoad], dest_stats: &[DestStats], c: &Conn) {
-    let d = c.dest as usize;
-    let (Some(load), Some(ds)) = (loads.get_mut(d), dest_stats.get(d)) else { return };
+pub(super) fn unaccount(loads: &mut Loads, dest_stats: &[DestStats], c: &Conn) {
+    let (Some(load), Some(ds)) = (loads.find_mut(c.dest), dest_stats.get(c.dest as usize)) else { return };
     if c.is_template() {
         ds.persistent.sub(1);
     } else if c.state.is_active() {

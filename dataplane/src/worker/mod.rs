@@ -16,6 +16,7 @@
 mod control;
 mod forward;
 mod host;
+mod loads;
 mod share;
 
 pub use control::{Command, Reply};
@@ -25,12 +26,13 @@ use crate::buf::PacketBuf;
 use crate::conn::{ConnTable, Expiry};
 use crate::neigh::NeighCache;
 use crate::route::IfIndex;
-use crate::sched::{DestLoad, Scheduler};
-use crate::service::{DestId, Snapshot};
+use crate::sched::Scheduler;
+use crate::service::{DestId, ServiceId, Snapshot};
 use crate::stats::{DestStats, DropReason, WorkerStats};
 use crate::steer::Steering;
 use crate::time::Instant;
 use crate::wire::{ethertype, parse_frame, EthernetAddress, EthernetFrame, ParseError, Parsed};
+use loads::Loads;
 use std::sync::Arc;
 
 /// What the driver does with a buffer after [`Worker::process`].
@@ -77,8 +79,8 @@ pub struct Worker<B> {
     ftp: crate::ftp::FtpHelper,
     /// One scheduler per service, indexed like `snap.services`.
     scheds: Vec<Scheduler>,
-    /// This core's view of each real server's load, indexed like `snap.dests`.
-    loads: Vec<DestLoad>,
+    /// This core's view of each real server's load.
+    loads: Loads,
     neigh: NeighCache<B>,
     stats: Arc<WorkerStats>,
     dest_stats: Arc<[DestStats]>,
@@ -91,14 +93,14 @@ pub struct Worker<B> {
 impl<B: PacketBuf> Worker<B> {
     /// A worker for `snap`, with tables sized from it. All memory is allocated here.
     pub fn new(id: u16, snap: Arc<Snapshot>) -> Worker<B> {
-        let loads: Vec<DestLoad> =
-            snap.dests.iter().map(|d| DestLoad::new(d.addr, d.port, d.weight)).collect();
+        let loads = Loads::new(&snap);
         let scheds = snap
             .services
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(i, s)| {
                 let mut sc = Scheduler::new(s.sched);
-                sc.update(&loads[s.dests.start as usize..s.dests.end as usize]);
+                sc.update(loads.of_service(i as ServiceId));
                 sc
             })
             .collect();
@@ -313,27 +315,26 @@ impl<B: PacketBuf> Worker<B> {
     /// Runtime edit: set a real server's weight; 0 quiesces it (no new connections; its templates
     /// stay valid unless `expire_quiescent_template`).
     pub fn set_weight(&mut self, dest: DestId, weight: u32) {
-        self.loads[dest as usize].weight = weight;
+        self.loads.get_mut(dest).weight = weight;
         self.rescheduled(dest);
     }
 
     /// Runtime edit: take a real server out of its service. Its templates become invalid; its
     /// connections' packets are dropped, or with `expire_nodest_conn` expired and rescheduled.
     pub fn remove_dest(&mut self, dest: DestId) {
-        self.loads[dest as usize].available = false;
+        self.loads.get_mut(dest).available = false;
         self.rescheduled(dest);
     }
 
     /// Runtime edit: put a removed real server back into its service.
     pub fn restore_dest(&mut self, dest: DestId) {
-        self.loads[dest as usize].available = true;
+        self.loads.get_mut(dest).available = true;
         self.rescheduled(dest);
     }
 
     fn rescheduled(&mut self, dest: DestId) {
-        let svc = self.snap.dests[dest as usize].service as usize;
-        let r = &self.snap.services[svc].dests;
-        self.scheds[svc].update(&self.loads[r.start as usize..r.end as usize]);
+        let svc = self.loads.service_of(dest);
+        self.scheds[svc as usize].update(self.loads.of_service(svc));
     }
 
     /// A held packet whose next hop has resolved, ready to transmit.

@@ -74,5 +74,5 @@ pub fn snapshot(profile: Profile) -> Arc<Snapshot> {
     );
     let cfg = vsd_control::config::parse(&yaml, "bench.yaml").expect("vsd parses the perf config");
     let macs: Vec<[u8; 6]> = vec![topology::EXT_MAC, [0x02, 0, 0, 0, 0, 0xee]];
-    vsd_control::snapshot::build(&cfg, &macs, 1).expect("vsd builds the perf snapshot")
+    vsd_control::snapshot::build(&cfg, &macs, 1, None).expect("vsd builds the perf snapshot")
 }

@@ -189,7 +189,7 @@ fn run_in(case: &Case, cfg: &vsd_control::config::Config, eal: &Eal) -> Result<C
         .map_err(|e| e.to_string())?;
     let (ext, int) = (open("net_ring0", cfg, &pool)?, open("net_null0", cfg, &pool)?);
     let macs = [ext.mac_addr().map_err(|e| e.to_string())?, int.mac_addr().map_err(|e| e.to_string())?];
-    let snap = vsd_control::snapshot::build(cfg, &macs, 1)?;
+    let snap = vsd_control::snapshot::build(cfg, &macs, 1, None)?;
     let pid = std::process::id();
     let rss_before = cpu::rss_bytes(pid);
     let worker: Worker<Pkt> = Worker::new(0, snap);
@@ -356,7 +356,7 @@ mod tests {
             assert_eq!(cfg.interfaces[1].device(), "net_null0");
             assert!(cfg.dpdk.eal.iter().any(|a| a == "--no-huge"));
             let macs = vec![[2, 0, 0, 0, 0, 0]; cfg.interfaces.len()];
-            vsd_control::snapshot::build(&cfg, &macs, 0).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            vsd_control::snapshot::build(&cfg, &macs, 0, None).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
         }
     }
 }

@@ -4,6 +4,8 @@ use super::*;
 use crate::sched::SchedKind;
 use crate::worker::{Command, Reply};
 
+const VIP_NEW: [u8; 4] = [198, 18, 0, 103];
+
 #[test]
 fn lists_edits_and_switches_snapshots() {
     let mut r = Rig::new();
@@ -38,20 +40,71 @@ fn lists_edits_and_switches_snapshots() {
         1024,
     );
     let reply = r.w.handle(r.now, Command::Switch(Arc::new(next)));
-    assert_eq!(reply, Some(Reply::Switched { worker: 0, epoch: 2 }));
+    assert!(matches!(reply, Some(Reply::Switched { worker: 0, epoch: 2, dest_stats: None })), "{reply:?}");
     assert_eq!(r.w.snapshot().epoch, 2);
     assert_eq!(r.w.conns().len(), 5);
     assert_eq!(Arc::strong_count(&old), 1, "the worker let the old snapshot go");
 
-    // A different layout (one server fewer) is refused and changes nothing.
+    // A snapshot that drops a server does not extend the running one: refused, nothing changes.
     let mut dests = old.dests.clone();
     dests.pop();
     let mut services: Vec<Service> = old.services.clone();
-    services.last_mut().unwrap().dests.end -= 1;
+    services.last_mut().unwrap().dests.pop();
     let bad = Snapshot::new(3, old.ifaces.clone(), old.routes.clone(), services, dests, old.timeouts, 1024);
-    assert_eq!(
-        r.w.handle(r.now, Command::Switch(Arc::new(bad))),
-        Some(Reply::Refused { worker: 0, epoch: 3 })
-    );
+    let reply = r.w.handle(r.now, Command::Switch(Arc::new(bad)));
+    assert!(matches!(reply, Some(Reply::Refused { worker: 0, epoch: 3 })), "{reply:?}");
     assert_eq!(r.w.snapshot().epoch, 2);
+}
+
+/// A reload that adds a real server to a running service and a whole new service: the new ones
+/// take connections at once, the running connections and their counters stay where they were.
+#[test]
+fn switch_adds_servers_and_services() {
+    let mut r = Rig::new();
+    for n in [11, 12, 13, 14, 41] {
+        r.neighbour(INT, rs_ip(n), rs_mac(n));
+    }
+    for sport in 48000..48003 {
+        r.tx(EXT, &tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, sport, 80, SYN));
+    }
+    let before = r.w.dest_stats();
+    let conns_on_11 = before[0].conns.get();
+    assert_eq!(conns_on_11, 1);
+
+    let old = r.w.snapshot().clone();
+    let mut services = old.services.clone();
+    let mut dests = old.dests.clone();
+    let add = |dests: &mut Vec<Dest>, service: u16, n: u8| {
+        dests.push(Dest { service, addr: a4(rs_ip(n)), port: 8080, weight: 1, sorry: false });
+        dests.len() as u32 - 1
+    };
+    let d14 = add(&mut dests, 0, 14);
+    services[0].dests.push(d14);
+    let d41 = add(&mut dests, 3, 41);
+    services.push(Service {
+        name: "new".into(),
+        vips: vec![a4(VIP_NEW)],
+        dests: vec![d41],
+        ..old.services[0].clone()
+    });
+    let next = Snapshot::new(2, old.ifaces.clone(), old.routes.clone(), services, dests, old.timeouts, 1024);
+    let Some(Reply::Switched { dest_stats: Some(grown), .. }) =
+        r.w.handle(r.now, Command::Switch(Arc::new(next)))
+    else {
+        panic!("the switch must hand out the grown counters")
+    };
+    assert_eq!(grown.len(), old.dests.len() + 2);
+    assert_eq!(grown[0].conns.get(), conns_on_11, "counters carried over");
+    assert_eq!(r.w.conns().len(), 3, "running connections kept");
+
+    // Round robin over four servers now: .14 gets a connection within the next four.
+    let picked: Vec<u8> = (48010..48014)
+        .map(|sport| r.tx(EXT, &tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, sport, 80, SYN)).1[5])
+        .collect();
+    assert!(picked.contains(&14), "{picked:?}");
+    assert_eq!(r.tx(EXT, &tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NEW, 48020, 80, SYN)).1[5], 41);
+    assert_eq!(r.w.dest_stats()[d41 as usize].conns.get(), 1);
+    // A packet of a connection made before the switch still goes to its server.
+    let (_, out) = r.tx(EXT, &tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, 48000, 80, ACK));
+    assert_eq!(out[5], 11);
 }

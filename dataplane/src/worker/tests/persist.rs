@@ -44,7 +44,7 @@ fn persistent_snapshot(sysctls: Sysctls) -> Arc<Snapshot> {
     {
         let first = dests.len() as u32;
         for n in servers {
-            dests.push(Dest { service: i as u16, addr: a4(rs_ip(*n)), port: 0, weight: 1 });
+            dests.push(Dest { service: i as u16, addr: a4(rs_ip(*n)), port: 0, weight: 1, sorry: false });
         }
         services.push(Service {
             name: name.into(),
@@ -55,7 +55,8 @@ fn persistent_snapshot(sysctls: Sysctls) -> Arc<Snapshot> {
             fwd,
             persistence,
             one_packet,
-            dests: first..dests.len() as u32,
+            dests: (first..dests.len() as u32).collect(),
+            retired: false,
         });
     }
     let mut snap = Snapshot::new(1, ifaces, routes, services, dests, Timeouts::LVS, 4096);
@@ -377,7 +378,7 @@ proptest! {
                         proto: Proto::Tcp,
                     };
                     let expected = p.r.w.conns().lookup_template(&tkey).map(|t| *p.r.w.conns().get(t))
-                        .filter(|t| p.r.w.loads[t.dest as usize].available);
+                        .filter(|t| p.r.w.loads.get(t.dest).available);
                     if let Some(rs) = p.syn(cl, sport, vip, port) {
                         open.push((cl, sport, vip, port));
                         if let Some(t) = expected {

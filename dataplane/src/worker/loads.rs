@@ -1,0 +1,79 @@
+//! This core's view of every real server's load, grouped by service.
+//!
+//! A scheduler sees its service's servers as one slice ([`Loads::of_service`]), in the order of
+//! [`Service::dests`](crate::service::Service::dests); connection entries name a server by its
+//! stable [`DestId`], which [`Loads`] maps to its (service, position). Both only grow: a reload's
+//! snapshot appends services and servers ([`Snapshot::extends`]), and [`Loads::grow`] appends their
+//! loads, so that nothing a connection entry points at moves.
+
+use crate::sched::DestLoad;
+use crate::service::{DestId, ServiceId, Snapshot};
+
+pub(super) struct Loads {
+    by_service: Vec<Vec<DestLoad>>,
+    /// Per dest id: its service and its position in the service's list.
+    at: Vec<(ServiceId, u32)>,
+}
+
+impl Loads {
+    pub(super) fn new(snap: &Snapshot) -> Loads {
+        let mut loads = Loads { by_service: Vec::new(), at: Vec::new() };
+        loads.grow(snap);
+        loads
+    }
+
+    /// Add the services and servers that `snap` appends to the ones these loads were built for;
+    /// the loads already here (weights and availability set by commands, connection counts) stay.
+    /// Returns the services whose server list changed, which need their scheduler updated.
+    pub(super) fn grow(&mut self, snap: &Snapshot) -> Vec<ServiceId> {
+        self.at.resize(snap.dests.len(), (0, 0));
+        let mut changed = Vec::new();
+        for (i, s) in snap.services.iter().enumerate() {
+            if i == self.by_service.len() {
+                self.by_service.push(Vec::with_capacity(s.dests.len()));
+            }
+            let have = &mut self.by_service[i];
+            if have.len() == s.dests.len() {
+                continue;
+            }
+            for &d in &s.dests[have.len()..] {
+                let x = &snap.dests[d as usize];
+                self.at[d as usize] = (i as ServiceId, have.len() as u32);
+                have.push(DestLoad::new(x.addr, x.port, x.weight));
+            }
+            changed.push(i as ServiceId);
+        }
+        changed
+    }
+
+    /// The service of real server `d`.
+    #[inline]
+    pub(super) fn service_of(&self, d: DestId) -> ServiceId {
+        self.at[d as usize].0
+    }
+
+    #[inline]
+    pub(super) fn get(&self, d: DestId) -> &DestLoad {
+        let (s, i) = self.at[d as usize];
+        &self.by_service[s as usize][i as usize]
+    }
+
+    #[inline]
+    pub(super) fn get_mut(&mut self, d: DestId) -> &mut DestLoad {
+        let (s, i) = self.at[d as usize];
+        &mut self.by_service[s as usize][i as usize]
+    }
+
+    /// `get_mut` for a dest id that may not exist (entries built by hand in tests).
+    #[inline]
+    pub(super) fn find_mut(&mut self, d: DestId) -> Option<&mut DestLoad> {
+        let (s, i) = *self.at.get(d as usize)?;
+        self.by_service.get_mut(s as usize)?.get_mut(i as usize)
+    }
+
+    /// A service's servers, as its scheduler indexes them.
+    #[inline]
+    pub(super) fn of_service(&self, svc: ServiceId) -> &[DestLoad] {
+        &self.by_service[svc as usize]
+    }
+}
