@@ -26,6 +26,7 @@ use vsd_control::runtime::LcoreJob;
 use vsd_dataplane::craft::tcp_flags;
 use vsd_dataplane::stats::WorkerStats;
 use vsd_dataplane::worker::{Command, Reply, Worker};
+use vsd_ffi::mempool::DEFAULT_DATA_ROOM;
 use vsd_ffi::{ring, Eal, MbufBurst, Mempool, Port, PortConf};
 
 /// The generator's lcore is the main one (0); the worker's is this.
@@ -151,6 +152,7 @@ fn open(name: &str, cfg: &vsd_control::config::Config, pool: &Mempool) -> Result
 
 /// A poll loop that only moves packets from ext to int: the generator's and the rings' ceiling,
 /// what testpmd's io mode would do here.
+///
 /// It charges busy cycles the way vsd's loop does: a pass that received packets, to the next pass.
 fn io_loop(ext: Port, int: Port, stop: Arc<AtomicBool>, stats: Arc<WorkerStats>) -> i32 {
     let mut b = MbufBurst::<{ vsd_ffi::BURST_SIZE }>::new();
@@ -185,7 +187,7 @@ pub fn run(case: &Case) -> Result<CaseResult, String> {
 }
 
 fn run_in(case: &Case, cfg: &vsd_control::config::Config, eal: &Eal) -> Result<CaseResult, String> {
-    let pool = Mempool::pktmbuf("synth_mbufs", cfg.dpdk.mbufs, MEMPOOL_CACHE, 2176, None)
+    let pool = Mempool::pktmbuf("synth_mbufs", cfg.dpdk.mbufs, MEMPOOL_CACHE, DEFAULT_DATA_ROOM, None)
         .map_err(|e| e.to_string())?;
     let (ext, int) = (open("net_ring0", cfg, &pool)?, open("net_null0", cfg, &pool)?);
     let macs = [ext.mac_addr().map_err(|e| e.to_string())?, int.mac_addr().map_err(|e| e.to_string())?];
