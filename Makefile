@@ -28,10 +28,11 @@ perf-smoke: build
 
 test: unit perf-smoke e2e
 
-# The perf runs of docs/PERFORMANCE.md (vsd beside dpdk-testpmd on the same vdevs) and the criterion
-# microbenchmarks: under 10 minutes on a 2-vCPU machine.
+# The perf runs of docs/PERFORMANCE.md (vsd beside dpdk-testpmd on the same vdevs), the synthetic
+# 1M/10M-connection runs, and the criterion microbenchmarks: under 10 minutes on a 2-vCPU machine.
 bench: build
 	target/release/vsd-perf run --profile established,persist,syn,mixed,imix
+	target/release/vsd-perf synth --profile established,syn --conns 1M,10M --seconds 3
 	$(CARGO) bench -p vsd-perf
 
 lint: deps

@@ -60,8 +60,18 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     rss_of(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
 }
 
+/// Of that, anonymous memory on transparent huge pages (AnonHugePages of /proc/PID/smaps_rollup).
+pub fn anon_huge_bytes(pid: u32) -> Option<u64> {
+    kib_field(&std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?, "AnonHugePages:")
+}
+
 fn rss_of(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    kib_field(status, "VmRSS:")
+}
+
+/// A `Name:   1234 kB` line's value, in bytes.
+fn kib_field(text: &str, name: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(name))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }

@@ -2,7 +2,9 @@
 //!
 //! - `run`: profiles through vsd and dpdk-testpmd (io, 5tswap), the table, and `--json`;
 //! - `smoke`: a tiny vsd-only run for CI, failing if vsd forwarded nothing;
-//! - `gen`: a profile's pcap and vsd config, to run by hand.
+//! - `gen`: a profile's pcap and vsd config, to run by hand;
+//! - `synth`: 1 M / 10 M connections from an in-process generator (`synth-case` is one case, in a
+//!   child process of `synth`).
 
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use vsd_perf::profile::{self, Profile, Spec};
 use vsd_perf::result::{Program, Report};
 use vsd_perf::run::{self, Options};
 use vsd_perf::setup::{self, Memory};
+use vsd_perf::synth::{self, Case, Kind};
 
 #[derive(Parser, Debug)]
 #[command(version, about = "testpmd-style perf runs of vsd, side by side with dpdk-testpmd")]
@@ -34,6 +37,36 @@ enum Cmd {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Large flow counts from a generator lcore through net_ring into vsd's worker (docs/PERFORMANCE.md).
+    Synth(SynthArgs),
+    /// One synthetic case, as JSON (what `synth` starts in a child process).
+    #[command(hide = true)]
+    SynthCase { case: String },
+}
+
+#[derive(Args, Debug)]
+struct SynthArgs {
+    /// Cases, comma-separated; an `io` reference runs first unless --no-reference.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "established,syn")]
+    profile: Vec<Kind>,
+    /// Connection counts (and table capacities), comma-separated: 1M, 10M, 64K, ...
+    #[arg(long, value_delimiter = ',', default_value = "1M", value_parser = synth::parse_count)]
+    conns: Vec<u64>,
+    /// Measurement window, seconds (`syn`: at most this, within the middle 90 % of the fill).
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Warm-up of `established` and `io` after the fill, seconds.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Skip the `io` reference.
+    #[arg(long)]
+    no_reference: bool,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// TSC rate in MHz, if /proc/cpuinfo does not tell it.
+    #[arg(long)]
+    tsc_mhz: Option<f64>,
 }
 
 /// The traffic.
@@ -228,9 +261,11 @@ fn main() -> ExitCode {
                 programs: vec![Program::Vsd],
                 dir: dir.path.clone(),
             };
-            run(vec![spec], common, opts).and_then(|r| smoke_verdict(&r))
+            run(vec![spec], common, opts).and_then(|r| smoke_verdict(&r)).and_then(|()| synth_smoke())
         }
         Cmd::Gen { shape, dir } => gen(&shape, &dir),
+        Cmd::Synth(a) => run_synth(&a),
+        Cmd::SynthCase { case } => synth_case(&case),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -239,6 +274,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A second of the synthetic path: 4096 connections through the generator, vsd's worker forwarding.
+fn synth_smoke() -> Result<(), String> {
+    let case = Case { kind: Kind::Established, conns: 4096, warmup_s: 0.2, seconds: 0.5 };
+    let exe = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
+    let r = synth::run_child(&exe, &case)?;
+    if r.tx_pps <= 0.0 || r.live_conns != case.conns {
+        return Err(format!(
+            "smoke: synth forwarded {:.0} packets/s with {} of {} connections live",
+            r.tx_pps, r.live_conns, case.conns
+        ));
+    }
+    eprintln!("vsd-perf: smoke: synth ok, {:.0} packets/s over {} connections", r.tx_pps, r.live_conns);
+    Ok(())
 }
 
 /// The smoke test passes if vsd forwarded packets out of its int port during the window.
@@ -275,4 +325,45 @@ fn gen(shape: &Shape, dir: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+fn run_synth(a: &SynthArgs) -> Result<(), String> {
+    let mut cases = Vec::new();
+    let case = |kind, conns| Case { kind, conns, warmup_s: a.warmup, seconds: a.seconds };
+    if !a.no_reference && !a.profile.contains(&Kind::Io) {
+        cases.push(case(Kind::Io, 65_536));
+    }
+    for &kind in &a.profile {
+        for &conns in &a.conns {
+            cases.push(case(kind, if kind == Kind::Io { 65_536 } else { conns }));
+        }
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
+    let report = synth::run_cases(&exe, &cases, Machine::detect(a.tsc_mhz));
+    print!("{}", report.table());
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let failed = report.errors.iter().flatten().count();
+    if failed > 0 {
+        return Err(format!("{failed} of {} synthetic cases were not measured", cases.len()));
+    }
+    Ok(())
+}
+
+/// The child side of `synth`: run one case and print its result as one JSON line.
+fn synth_case(json: &str) -> Result<(), String> {
+    let case: Case = serde_json::from_str(json).map_err(|e| format!("case {json}: {e}"))?;
+    match synth::case::run(&case) {
+        Ok(r) => {
+            let line = serde_json::to_string(&r).map_err(|e| e.to_string())?;
+            println!("{}{line}", synth::RESULT_PREFIX);
+            Ok(())
+        }
+        Err(e) => {
+            println!("vsd-perf: synth-case failed: {}", e.replace('\n', " | "));
+            Err(e)
+        }
+    }
 }

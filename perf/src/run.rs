@@ -77,7 +77,7 @@ fn unique_prefix(program: Program, seq: u32) -> String {
 }
 
 /// DPDK's runtime directory of a file prefix (`/var/run/dpdk/PREFIX` as root).
-fn remove_runtime_dir(prefix: &str) {
+pub fn remove_runtime_dir(prefix: &str) {
     for base in ["/var/run/dpdk", "/run/dpdk"] {
         let _ = std::fs::remove_dir_all(Path::new(base).join(prefix));
     }

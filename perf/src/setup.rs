@@ -112,6 +112,13 @@ impl Memory {
 /// vsd's config for a run: one worker on lcore 1 (lcore 0 is vsd's control thread), the ext and
 /// int interfaces with static neighbours, the NAT service, and for `persist` the port-0 service.
 pub fn vsd_config(spec: &Spec, mem: Memory, file_prefix: &str, pcap: &Path, admin_socket: &Path) -> String {
+    let eal = eal_args(mem.mem_mb, file_prefix, pcap);
+    config_text(spec, &eal, "net_pcap0", mem.mbufs, admin_socket)
+}
+
+/// vsd's config for EAL arguments `eal`, whose first vdev is the ext port `ext_port`, the second
+/// the int port `net_null0`: what [`vsd_config`] writes, and the synthetic runs use with `net_ring`.
+pub fn config_text(spec: &Spec, eal: &[String], ext_port: &str, mbufs: u32, admin_socket: &Path) -> String {
     let q = |s: &str| format!("\"{s}\"");
     let mut y = String::new();
     let (name, flows) = (spec.profile.name(), spec.flows);
@@ -120,11 +127,10 @@ pub fn vsd_config(spec: &Spec, mem: Memory, file_prefix: &str, pcap: &Path, admi
         "# vsd-perf: profile {name}, {flows} flows. Written by vsd-perf; see docs/PERFORMANCE.md."
     );
     // The EAL arguments up to the first vdev on one line, then one vdev per line.
-    let eal = eal_args(mem.mem_mb, file_prefix, pcap);
     let first_vdev = eal.iter().position(|a| a == "--vdev").unwrap_or(eal.len());
     let mut lines = vec![eal[..first_vdev].iter().map(|a| q(a)).collect::<Vec<_>>().join(", ")];
     lines.extend(eal[first_vdev..].chunks(2).map(|c| c.iter().map(|a| q(a)).collect::<Vec<_>>().join(", ")));
-    let _ = writeln!(y, "dpdk:\n  eal: [{}]\n  mbufs: {}", lines.join(",\n        "), mem.mbufs);
+    let _ = writeln!(y, "dpdk:\n  eal: [{}]\n  mbufs: {}", lines.join(",\n        "), mbufs);
     let _ = writeln!(y, "workers: {{ lcores: [{WORKER_LCORE}] }}\ninterfaces:");
     let neighbour =
         |a: [u8; 4], m: [u8; 6]| format!("      - {{ address: {}, mac: \"{}\" }}\n", dotted(a), mac_text(m));
@@ -135,7 +141,7 @@ pub fn vsd_config(spec: &Spec, mem: Memory, file_prefix: &str, pcap: &Path, admi
             topology::SUBNET_LEN
         )
     };
-    y += &ifc("ext", "net_pcap0", topology::EXT_ADDR);
+    y += &ifc("ext", ext_port, topology::EXT_ADDR);
     y += &neighbour(topology::GATEWAY, topology::GATEWAY_MAC);
     y += &ifc("int", "net_null0", topology::INT_ADDR);
     for i in 0..spec.real_servers {

@@ -5,12 +5,14 @@
 //! - [`entry`]: the [`Conn`] entry and its in/out keys;
 //! - [`state`], [`tcp_state`], [`timeouts`]: LVS's states, transitions and per-state timeouts;
 //! - `hash`, `index`: the keyed flow hash and the cuckoo index over entry keys;
+//! - `mem`: the large arrays, on transparent huge pages;
 //! - [`wheel`]: the expiry timer wheel;
 //! - `table`: the three put together.
 
 pub mod entry;
 mod hash;
 mod index;
+mod mem;
 pub mod state;
 mod table;
 pub mod tcp_state;

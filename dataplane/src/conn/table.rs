@@ -104,8 +104,7 @@ impl ConnTable {
     pub fn with_seed(capacity: usize, seed: u64) -> ConnTable {
         // Index items are `position × 2 + direction` in a u32, and NIL is reserved.
         assert!(capacity < (1usize << 31), "connection table capacity {capacity} too large");
-        let mut entries =
-            vec![Entry { conn: Conn::EMPTY, link: Link::UNLINKED }; capacity].into_boxed_slice();
+        let mut entries = super::mem::filled(capacity, Entry { conn: Conn::EMPTY, link: Link::UNLINKED });
         for (i, e) in entries.iter_mut().enumerate() {
             e.link.next = if i + 1 < capacity { (i + 1) as u32 } else { NIL };
         }
@@ -144,20 +143,24 @@ impl ConnTable {
         self.index.probe(self.hasher.hash(key, template))
     }
 
-    /// Start loading the index buckets of `key`, so a burst can prefetch before it looks up.
+    /// Start loading the index bucket of `key` that holds it if it has room (most keys), so a
+    /// burst can prefetch before it looks up. Each cache line a lookup waits on costs ~100 ns in
+    /// these VMs, and a burst's prefetches saturate the core's fill buffers: the other bucket is
+    /// loaded by [`ConnTable::prefetch_entry`] only for keys not in the first.
     #[inline]
     pub fn prefetch(&self, key: &FlowKey) {
-        self.index.prefetch(&self.probe(key, false));
+        self.index.prefetch_first(&self.probe(key, false));
     }
 
-    /// Second stage of a burst prefetch, once the buckets have arrived: start loading the entries
-    /// whose signature matches `key` (usually one), without reading them yet.
+    /// Second stage of a burst prefetch, once the first buckets have arrived: start loading the
+    /// entries whose signature matches `key` there (usually one), without reading them yet, or
+    /// else the key's second bucket. Both of an entry's cache lines: the lookup reads fields from
+    /// both (the flags byte sits in the second).
     #[inline]
     pub fn prefetch_entry(&self, key: &FlowKey) {
         let entries = &self.entries;
-        self.index.find(&self.probe(key, false), |it| {
-            super::index::prefetch(&entries[split(it).0]);
-            false
+        self.index.prefetch_matches(&self.probe(key, false), |it| {
+            super::index::prefetch_span(&entries[split(it).0]);
         });
     }
 
@@ -175,9 +178,14 @@ impl ConnTable {
 
     #[inline]
     fn find(&self, key: &FlowKey, template: bool) -> Option<(ConnId, Dir)> {
-        let p = self.probe(key, template);
+        self.find_probed(&self.probe(key, template), key, template)
+    }
+
+    /// [`ConnTable::find`] with the key's probe already computed.
+    #[inline]
+    fn find_probed(&self, p: &Probe, key: &FlowKey, template: bool) -> Option<(ConnId, Dir)> {
         let entries = &self.entries;
-        let hit = self.index.find(&p, |it| {
+        let hit = self.index.find(p, |it| {
             let (i, dir) = split(it);
             let c = &entries[i].conn;
             c.is_template() == template && c.key(dir) == *key
@@ -188,31 +196,43 @@ impl ConnTable {
 
     /// Add an entry and arm its timer at `conn.expires`. `conn.controlled` is the table's to keep
     /// and starts at zero; a `conn.controller` gets one more controlled connection.
+    ///
+    /// Each key is hashed once. A new connection's out key has cold buckets (the lookup that
+    /// preceded the insert loaded only the in key's), and reading them is most of an insert's cost:
+    /// they are prefetched first, and the in key's work (cached buckets) and the entry's write are
+    /// done while they load; a refused out key undoes the in key's index item.
     pub fn insert(&mut self, mut conn: Conn) -> Result<ConnId, InsertError> {
         if self.free == NIL {
             return Err(InsertError::Full);
         }
         let template = conn.is_template();
+        let out = conn.out_key().map(|k| (self.probe(&k, template), k));
+        if let Some((p, _)) = &out {
+            self.index.prefetch(p);
+        }
         let in_key = conn.in_key();
-        let out_key = conn.out_key();
-        if self.find(&in_key, template).is_some()
-            || out_key.is_some_and(|k| self.find(&k, template).is_some())
-        {
+        let p_in = self.probe(&in_key, template);
+        if self.find_probed(&p_in, &in_key, template).is_some() {
             return Err(InsertError::Exists);
         }
         let i = self.free as usize;
         conn.controlled = 0;
+        // A free entry's fields mean nothing until it is linked, so writing it early is harmless.
         self.entries[i].conn = conn;
-
-        let p_in = self.probe(&in_key, template);
         if !self.index_insert(&p_in, item(i, Dir::In)) {
             return Err(InsertError::Full);
         }
-        if let Some(k) = out_key {
-            let p_out = self.probe(&k, template);
-            if !self.index_insert(&p_out, item(i, Dir::Out)) {
+        if let Some((p_out, k)) = &out {
+            let refused = if self.find_probed(p_out, k, template).is_some() {
+                Some(InsertError::Exists)
+            } else if !self.index_insert(p_out, item(i, Dir::Out)) {
+                Some(InsertError::Full)
+            } else {
+                None
+            };
+            if let Some(e) = refused {
                 self.index.remove(&p_in, item(i, Dir::In));
-                return Err(InsertError::Full);
+                return Err(e);
             }
         }
 
