@@ -123,6 +123,9 @@ pub struct Snapshot {
     pub timeouts: Timeouts,
     /// Connection table capacity per worker.
     pub conn_capacity: usize,
+    /// The smallest interface MTU: packets up to this size fit every way out, so the forwarding
+    /// path checks the egress MTU only for larger ones.
+    pub min_mtu: u16,
     /// The encapsulation of each tunnel service, indexed like `services` (missing: the default, IPIP).
     pub tunnels: Vec<TunnelSpec>,
     /// (proto, vip, port) → service; port 0 is the catch-all of a port-0 service.
@@ -153,9 +156,11 @@ impl Snapshot {
                 vip_addrs.insert(*vip, home);
             }
         }
+        let min_mtu = ifaces.iter().map(|i| i.mtu).min().unwrap_or(u16::MAX);
         Snapshot {
             sysctls: Sysctls::default(),
             epoch,
+            min_mtu,
             ifaces,
             routes,
             services,

@@ -319,6 +319,12 @@ impl<B: PacketBuf> Worker<B> {
         flags: TcpFlags,
     ) -> Verdict {
         let c = *self.conns.get(id);
+        if p.l3_len > u32::from(self.snap.min_mtu) && c.fwd != Fwd::Tunnel {
+            let to = if dir == Dir::In { c.rs } else { c.client };
+            if let Some(v) = self.too_big(p, buf, to) {
+                return v;
+            }
+        }
         let mut state = c.state;
         if c.proto == Proto::Tcp {
             let lite = TcpFlagsLite(flags.0);
@@ -382,6 +388,19 @@ impl<B: PacketBuf> Worker<B> {
             // Full NAT is refused when the snapshot is built; an entry of it cannot exist yet.
             _ => Verdict::Drop(DropReason::NoMatch),
         }
+    }
+}
+
+impl<B: PacketBuf> Worker<B> {
+    /// A NAT or DR packet larger than the MTU of its way out to `to`, with DF: "fragmentation
+    /// needed" goes back to its sender, checked before any rewrite so that the error quotes what
+    /// the sender sent (LVS `ensure_mtu_is_adequate`). Without DF it goes on, to be fragmented.
+    #[cold]
+    fn too_big(&self, p: &Parsed, buf: &[u8], to: Addr) -> Option<Verdict> {
+        let nh = self.snap.routes.lookup(to)?;
+        let mtu = self.snap.ifaces[nh.iface as usize].mtu;
+        let df = Ipv4Packet::new_unchecked(&buf[p.l3_off..]).dont_frag();
+        (p.l3_len > u32::from(mtu) && df).then_some(Verdict::TooBig { to: p.src, mtu })
     }
 }
 

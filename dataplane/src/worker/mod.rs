@@ -33,7 +33,7 @@ use crate::service::{DestId, ServiceId, Snapshot};
 use crate::stats::{DestStats, DropReason, WorkerStats};
 use crate::steer::Steering;
 use crate::time::Instant;
-use crate::wire::{ethertype, parse_frame, EthernetAddress, EthernetFrame, ParseError, Parsed};
+use crate::wire::{ethernet, ethertype, parse_frame, EthernetAddress, EthernetFrame, ParseError, Parsed};
 use loads::Loads;
 use std::sync::Arc;
 
@@ -70,6 +70,12 @@ pub(crate) enum Verdict {
     Cut {
         to: crate::addr::Addr,
         len: u32,
+    },
+    /// Too big for the way out, with DF: answer "fragmentation needed, next-hop MTU `mtu`" to
+    /// `to`, the packet's sender (its quote is the packet as the sender sent it).
+    TooBig {
+        to: crate::addr::Addr,
+        mtu: u16,
     },
     /// Handled; free without counting a drop.
     Consumed,
@@ -267,11 +273,30 @@ impl<B: PacketBuf> Worker<B> {
                 self.stats.count_drop(r);
                 Action::Free(pkt)
             }
+            Verdict::TooBig { to, mtu } => {
+                let v = if self.tunnel.icmp_allowed(now) {
+                    self.stats.count_drop(DropReason::TooBig);
+                    self.frag_needed(&mut pkt, to, mtu)
+                } else {
+                    Verdict::Drop(DropReason::IcmpRateLimit)
+                };
+                self.finish(now, v, pkt)
+            }
             Verdict::Route { to, on_link } => {
                 let Some(nh) = self.snap.routes.lookup(to).filter(|nh| !on_link || nh.neighbour == to) else {
                     self.stats.count_drop(DropReason::NoRoute);
                     return Action::Free(pkt);
                 };
+                // Larger than the smallest MTU: it may not fit this way out. DF packets were answered
+                // before their rewrite (forward::too_big); the others are fragmented, as the kernel
+                // fragments LVS's NAT and DR packets.
+                if pkt.len() > ethernet::HEADER_LEN + usize::from(self.snap.min_mtu) {
+                    let mtu = usize::from(self.snap.ifaces[nh.iface as usize].mtu);
+                    if pkt.len() > ethernet::HEADER_LEN + mtu && !self.fragment(&mut pkt, to, mtu) {
+                        self.stats.count_drop(DropReason::TooBig);
+                        return Action::Free(pkt);
+                    }
+                }
                 match self.neigh.lookup(now, nh.neighbour) {
                     Some(mac) => {
                         self.write_ethernet(pkt.as_mut(), nh.iface, mac);

@@ -216,6 +216,27 @@ impl<B: PacketBuf> Worker<B> {
         self.tunnel.tails.push_back(Tail { rs, header, data, offset: step, sent: 0, step });
     }
 
+    /// Cut a NAT or DR packet too big for link MTU `mtu` to its first fragment and queue the rest
+    /// toward `to`, as for tunnel packets; false if it cannot be fragmented (DF set, IP options,
+    /// already a fragment, larger than a tail holds, or every tail in use).
+    pub(super) fn fragment(&mut self, pkt: &mut B, to: Addr, mtu: usize) -> bool {
+        let l3 = ethernet::HEADER_LEN;
+        let (plain, total) = {
+            let ip = Ipv4Packet::new_unchecked(&pkt.as_ref()[l3..]);
+            let plain = ip.header_len() == ipv4::HEADER_LEN
+                && !ip.dont_frag()
+                && !ip.more_frags()
+                && ip.frag_offset() == 0;
+            (plain, usize::from(ip.total_len()))
+        };
+        if !plain || total > FRAG_TAIL_CAPACITY || self.tunnel.spare.is_empty() || pkt.len() < l3 + total {
+            return false;
+        }
+        pkt.trim(pkt.len() - l3 - total);
+        self.first_fragment(pkt, to, mtu);
+        true
+    }
+
     /// Whether fragments of an oversized tunnel packet wait for buffers ([`Worker::poll_fragment`]).
     pub fn wants_fragment(&self) -> bool {
         !self.tunnel.tails.is_empty()

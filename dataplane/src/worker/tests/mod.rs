@@ -426,6 +426,7 @@ fn unresolved_next_hop_gives_up_and_counts() {
 }
 
 mod control;
+mod mtu;
 mod multicore;
 mod persist;
 mod tunnel;

@@ -164,7 +164,7 @@ fn too_big_for_the_tunnel_with_df_gets_frag_needed() {
 }
 
 /// Reassemble outer fragments (RFC 791) into the outer payload, checking offsets, MF and idents.
-fn reassemble(frags: &[Vec<u8>]) -> Vec<u8> {
+pub(super) fn reassemble(frags: &[Vec<u8>]) -> Vec<u8> {
     let mut payload = Vec::new();
     let ident = Ipv4Packet::new_checked(&frags[0][14..]).unwrap().ident();
     for (i, f) in frags.iter().enumerate() {

@@ -1,0 +1,75 @@
+//! NAT and DR packets larger than the MTU of their way out: fragmentation-needed with DF (before
+//! the rewrite, quoting what the client sent), fragments without.
+
+use super::tunnel::reassemble;
+use super::*;
+
+/// The internal interface at MTU 1400, the external one at 1500.
+fn rig() -> Rig {
+    let mut ifaces = ifaces();
+    ifaces[1].mtu = 1400;
+    let mut r = Rig::with(build_snapshot(routes(&ifaces), ifaces));
+    r.neighbour(EXT, CLIENT, CLIENT_MAC);
+    for n in [11, 12, 13, 21, 22, 23] {
+        r.neighbour(INT, rs_ip(n), rs_mac(n));
+    }
+    r
+}
+
+/// A client segment to `vip:80` with `len` bytes of payload, with or without DF.
+fn segment(vip: [u8; 4], sport: u16, flags: u8, len: usize, df: bool) -> Vec<u8> {
+    let mut ip = craft::tcp_v4(CLIENT, vip, sport, 80, flags, &vec![0x5a; len]);
+    if !df {
+        ip[6] = 0;
+        Ipv4Packet::new_unchecked(&mut ip[..]).fill_checksum();
+    }
+    eth(EXT_MAC, CLIENT_MAC, 0x0800, &ip)
+}
+
+#[test]
+fn too_big_with_df_gets_frag_needed_quoting_what_the_client_sent() {
+    let mut r = rig();
+    for vip in [VIP_NAT, VIP_DR] {
+        r.tx(EXT, &segment(vip, 41000, SYN, 0, true));
+        // 1410 bytes of IP fit the client's side (1500), not the servers' (1400).
+        let big = segment(vip, 41000, ACK, 1370, true);
+        let (out, f) = r.tx(EXT, &big);
+        assert_eq!((out, &f[0..6]), (EXT, &CLIENT_MAC[..]));
+        let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
+        assert!(ip.verify_checksum());
+        assert_eq!((ip.src_addr(), ip.dst_addr(), ip.protocol()), (EXT_IP, CLIENT, 1));
+        let icmp = ip.payload();
+        assert_eq!((icmp[0], icmp[1], u16::from_be_bytes([icmp[6], icmp[7]])), (3, 4, 1400));
+        assert_eq!(checksum::data(icmp), 0xffff, "ICMP checksum");
+        assert_eq!(&icmp[8..36], &big[14..42], "the quote is the client's own header (to the VIP)");
+    }
+    assert_eq!(r.drops(DropReason::TooBig), 2);
+    // What fits goes through.
+    let (out, _) = r.tx(EXT, &segment(VIP_NAT, 41000, ACK, 1360, true));
+    assert_eq!(out, INT);
+}
+
+#[test]
+fn too_big_without_df_is_fragmented_after_the_rewrite() {
+    let mut r = rig();
+    r.tx(EXT, &segment(VIP_NAT, 41000, SYN, 0, true));
+    let (out, first) = r.tx(EXT, &segment(VIP_NAT, 41000, ACK, 2000, false));
+    assert_eq!((out, &first[0..6]), (INT, &rs_mac(11)[..]));
+    let mut frags = vec![first];
+    while r.w.wants_fragment() {
+        match r.w.poll_fragment(r.now, VecBuf::empty()) {
+            Action::Tx(out, b) => {
+                assert_eq!(out, INT);
+                frags.push(b.as_ref().to_vec());
+            }
+            other => panic!("expected Tx, got {other:?}"),
+        }
+    }
+    assert_eq!(frags.iter().map(|f| f.len() - 14).collect::<Vec<_>>(), vec![1396, 664]);
+    let ip = Ipv4Packet::new_checked(&frags[0][14..]).unwrap();
+    assert_eq!(ip.dst_addr(), rs_ip(11), "rewritten to the real server");
+    let tcp = reassemble(&frags);
+    assert_eq!(tcp.len(), 20 + 2000);
+    assert!(TcpPacket::new_checked(&tcp[..]).unwrap().verify_checksum(&a4(CLIENT), &a4(rs_ip(11))));
+    assert_eq!(r.drops(DropReason::TooBig), 0);
+}
