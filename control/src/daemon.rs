@@ -211,11 +211,9 @@ impl Daemon {
             .services
             .iter()
             .position(|s| {
-                let p = matches!(
-                    (s.protocol, proto),
-                    (config::Protocol::Tcp, Proto::Tcp) | (config::Protocol::Udp, Proto::Udp)
-                );
-                p && s.vips.iter().any(|v| Addr::from(*v) == vip) && s.ports.contains(&vport)
+                crate::snapshot::proto(s) == proto
+                    && s.vips.iter().any(|v| Addr::from(*v) == vip)
+                    && s.ports.contains(&vport)
             })
             .ok_or_else(|| format!("no service {} {}", proto.name(), listing::endpoint(&vip, vport)))
     }

@@ -180,7 +180,8 @@ pub fn placement(cfg: &Config, snap: &Snapshot) -> Vec<Option<Placed>> {
     cfg.services.iter().map(|s| place(s, snap)).collect()
 }
 
-fn proto(s: &config::Service) -> Proto {
+/// The dataplane protocol of config service `s`.
+pub(crate) fn proto(s: &config::Service) -> Proto {
     match s.protocol {
         Protocol::Tcp => Proto::Tcp,
         Protocol::Udp => Proto::Udp,

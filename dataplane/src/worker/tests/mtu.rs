@@ -1,7 +1,7 @@
 //! NAT and DR packets larger than the MTU of their way out: fragmentation-needed with DF (before
 //! the rewrite, quoting what the client sent), fragments without.
 
-use super::tunnel::reassemble;
+use super::tunnel::{reassemble, segment};
 use super::*;
 
 /// The internal interface at MTU 1400, the external one at 1500.
@@ -14,16 +14,6 @@ fn rig() -> Rig {
         r.neighbour(INT, rs_ip(n), rs_mac(n));
     }
     r
-}
-
-/// A client segment to `vip:80` with `len` bytes of payload, with or without DF.
-fn segment(vip: [u8; 4], sport: u16, flags: u8, len: usize, df: bool) -> Vec<u8> {
-    let mut ip = craft::tcp_v4(CLIENT, vip, sport, 80, flags, &vec![0x5a; len]);
-    if !df {
-        ip[6] = 0;
-        Ipv4Packet::new_unchecked(&mut ip[..]).fill_checksum();
-    }
-    eth(EXT_MAC, CLIENT_MAC, 0x0800, &ip)
 }
 
 #[test]

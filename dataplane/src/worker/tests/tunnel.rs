@@ -75,7 +75,7 @@ fn rig() -> Rig {
 }
 
 /// A client TCP segment to `vip` with `len` bytes of payload (DF set by craft) or DF cleared.
-fn segment(vip: [u8; 4], sport: u16, flags: u8, len: usize, df: bool) -> Vec<u8> {
+pub(super) fn segment(vip: [u8; 4], sport: u16, flags: u8, len: usize, df: bool) -> Vec<u8> {
     let mut ip = craft::tcp_v4(CLIENT, vip, sport, 80, flags, &vec![0x5a; len]);
     if !df {
         ip[6] = 0;
