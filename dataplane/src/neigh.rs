@@ -54,10 +54,31 @@ pub struct Request {
     pub target: Addr,
 }
 
+/// Slots of the direct-mapped front cache (a power of two).
+const FAST_SLOTS: usize = 64;
+
+/// A resolved neighbour in the front cache, usable until `fresh_until`.
+#[derive(Clone, Copy)]
+struct Fast {
+    ip: Addr,
+    mac: [u8; 6],
+    /// When the entry needs the full lookup again (the re-probe check); ZERO for an empty slot.
+    fresh_until: Instant,
+}
+
+impl Fast {
+    const EMPTY: Fast = Fast { ip: Addr::UNSPECIFIED, mac: [0; 6], fresh_until: Instant::ZERO };
+}
+
 pub struct NeighCache<B> {
     /// FxHash: looked up per forwarded packet, so SipHash's cost matters; the keys are next hops
     /// from our own routes and config, not attacker-chosen.
     entries: FxHashMap<Addr, Entry<B>>,
+    /// Resolved next hops by the low bits of their address, in front of `entries`: every
+    /// forwarded packet looks up its next hop, and a handful of real servers and gateways take
+    /// most of them. A slot holds an entry only while its MAC needs no re-probe, and is cleared
+    /// when ARP changes it, so a hit answers exactly what `entries` would.
+    fast: [Fast; FAST_SLOTS],
     capacity: usize,
     requests: Vec<Request>,
     /// Held packets whose neighbour resolved: (iface, MAC, packet); the worker fills in Ethernet.
@@ -70,6 +91,7 @@ impl<B> NeighCache<B> {
     pub fn new(capacity: usize) -> Self {
         NeighCache {
             entries: FxHashMap::with_capacity_and_hasher(capacity, Default::default()),
+            fast: [Fast::EMPTY; FAST_SLOTS],
             capacity,
             requests: Vec::with_capacity(capacity),
             released: Vec::with_capacity(capacity * HOLD),
@@ -80,8 +102,17 @@ impl<B> NeighCache<B> {
     /// The MAC of `ip`, if known. Schedules a background re-probe of an old entry.
     #[inline]
     pub fn lookup(&mut self, now: Instant, ip: Addr) -> Option<[u8; 6]> {
+        let slot = Self::slot(&ip);
+        let f = &self.fast[slot];
+        if f.ip == ip && now < f.fresh_until {
+            return Some(f.mac);
+        }
         let e = self.entries.get_mut(&ip)?;
         let mac = e.mac?;
+        let fresh_until = if e.permanent { Instant::from_millis(u64::MAX) } else { e.confirmed + REACHABLE };
+        if now < fresh_until {
+            self.fast[slot] = Fast { ip, mac, fresh_until };
+        }
         if !e.permanent
             && now.saturating_since(e.confirmed) > REACHABLE
             && now >= e.next_probe
@@ -94,6 +125,19 @@ impl<B> NeighCache<B> {
             }
         }
         Some(mac)
+    }
+
+    #[inline]
+    fn slot(ip: &Addr) -> usize {
+        usize::from(ip.0[15] ^ ip.0[14].rotate_left(3)) % FAST_SLOTS
+    }
+
+    /// Forget `ip`'s front-cache slot, before its entry changes.
+    fn unfast(&mut self, ip: &Addr) {
+        let f = &mut self.fast[Self::slot(ip)];
+        if f.ip == *ip {
+            *f = Fast::EMPTY;
+        }
     }
 
     /// Hold `pkt` until `ip` resolves, sending a request if none is outstanding. Gives the packet
@@ -128,6 +172,7 @@ impl<B> NeighCache<B> {
             }
             self.entries.insert(ip, Entry::unresolved(iface, now));
         }
+        self.unfast(&ip);
         let e = self.entries.get_mut(&ip).expect("present");
         if e.permanent {
             return;
@@ -146,6 +191,7 @@ impl<B> NeighCache<B> {
 
     /// A permanent entry (configured static neighbour). Counts toward the capacity.
     pub fn add_static(&mut self, iface: IfIndex, ip: Addr, mac: [u8; 6]) {
+        self.unfast(&ip);
         self.entries.insert(
             ip,
             Entry {
@@ -292,6 +338,30 @@ mod tests {
         assert_eq!(c.take_request(), Some(Request { iface: 0, target: IP }));
         assert_eq!(c.lookup(later, IP), Some(MAC));
         assert_eq!(c.take_request(), None, "one probe per retransmit interval");
+    }
+
+    #[test]
+    fn front_cache_answers_as_the_table_does() {
+        let mut c: NeighCache<u8> = NeighCache::new(8);
+        c.learn(t(0), 0, IP, MAC, true);
+        // Cached by this lookup; a later one past REACHABLE must still schedule the re-probe.
+        assert_eq!(c.lookup(t(1), IP), Some(MAC));
+        let later = t(REACHABLE.as_millis() as u64 + 1);
+        assert_eq!(c.lookup(later, IP), Some(MAC));
+        assert_eq!(c.take_request(), Some(Request { iface: 0, target: IP }));
+        // A neighbour that moved: the cached MAC must not outlive the ARP that changed it.
+        let moved = [2, 0, 0, 0, 0, 9];
+        c.learn(later, 1, IP, moved, false);
+        assert_eq!(c.lookup(later, IP), Some(moved));
+        // Two addresses in one slot take turns; neither answers for the other.
+        let other = Addr::from_v4([198, 18, 1, 3]);
+        assert_eq!(NeighCache::<u8>::slot(&other), NeighCache::<u8>::slot(&IP));
+        c.learn(later, 0, other, MAC, true);
+        for _ in 0..2 {
+            assert_eq!(c.lookup(later, other), Some(MAC));
+            assert_eq!(c.lookup(later, IP), Some(moved));
+        }
+        assert_eq!(c.lookup(later, Addr::from_v4([198, 18, 2, 1])), None);
     }
 
     #[test]

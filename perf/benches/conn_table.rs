@@ -78,19 +78,26 @@ fn lookups(c: &mut Criterion) {
                     b.iter(|| {
                         let burst = &keys[at..at + BURST.min(keys.len() - at)];
                         at = if at + 2 * BURST > keys.len() { 0 } else { at + BURST };
+                        let mut probes = [None; BURST];
                         if stages >= 1 {
-                            for k in burst {
-                                t.prefetch(k);
+                            for (k, p) in burst.iter().zip(probes.iter_mut()) {
+                                let probe = t.probe_key(k);
+                                t.prefetch(&probe);
+                                *p = Some(probe);
                             }
                         }
                         if stages == 2 {
-                            for k in burst {
-                                t.prefetch_entry(k);
+                            for p in probes.iter().flatten() {
+                                t.prefetch_entry(p);
                             }
                         }
                         let mut found = 0u32;
-                        for k in burst {
-                            found += u32::from(t.lookup(k).is_some());
+                        for (k, p) in burst.iter().zip(probes) {
+                            let hit = match p {
+                                Some(p) => t.lookup_probed(k, &p),
+                                None => t.lookup(k),
+                            };
+                            found += u32::from(hit.is_some());
                         }
                         black_box(found)
                     })

@@ -9,8 +9,7 @@ use crate::pkt::Pkt;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use vsd_dataplane::stats::DropReason;
-use vsd_dataplane::wire::ParseError;
-use vsd_dataplane::worker::{Action, Command, Reply, Worker};
+use vsd_dataplane::worker::{Action, Command, Prepared, Reply, Worker};
 use vsd_dataplane::Instant;
 use vsd_ffi::ring::{Consumer, Producer, Single};
 use vsd_ffi::{Mbuf, MbufBurst, Mempool, Port};
@@ -45,7 +44,7 @@ impl LcoreJob {
         let start = vsd_ffi::rdtsc();
         let mut rx: MbufBurst = MbufBurst::new();
         // The burst's parses, kept from the prefetch pass for processing.
-        let mut parsed = [Err(ParseError::ALL[0]); vsd_ffi::BURST_SIZE];
+        let mut parsed = [Prepared::NONE; vsd_ffi::BURST_SIZE];
         let mut tx: Vec<MbufBurst<TX_BURST>> = self.ports.iter().map(|_| MbufBurst::new()).collect();
         let mut free: MbufBurst<TX_BURST> = MbufBurst::new();
         let mut redirect: Vec<MbufBurst<TX_BURST>> =
@@ -69,7 +68,12 @@ impl LcoreJob {
                     continue;
                 }
                 busy = true;
-                // Prefetch in two stages over the burst: index buckets, then the matched entries.
+                // Prefetch in stages over the burst, each reading what the one before loaded:
+                // packet data, index buckets, then the matched entries. (Spreading the stages over
+                // successive bursts, a software pipeline, measured slower: see docs/PERFORMANCE.md.)
+                for m in rx.iter() {
+                    m.prefetch_data();
+                }
                 for (slot, m) in parsed.iter_mut().zip(rx.iter()) {
                     *slot = self.worker.prefetch(m);
                 }
@@ -82,7 +86,7 @@ impl LcoreJob {
                         push_free(&mut free, m);
                         continue;
                     }
-                    let act = self.worker.process_parsed(now, pi as u16, Pkt(m), parsed[i]);
+                    let act = self.worker.process_prepared(now, pi as u16, Pkt(m), parsed[i]);
                     self.act(act, &mut tx, &mut free, &mut redirect);
                 }
             }

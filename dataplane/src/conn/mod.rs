@@ -21,7 +21,7 @@ pub mod wheel;
 
 pub use entry::{Conn, ConnId, Dir, Fwd, F_TEMPLATE, F_UNHASHED};
 pub use state::ConnState;
-pub use table::{ConnTable, Expiry, InsertError};
+pub use table::{ConnTable, Expiry, InsertError, KeyProbe};
 pub use tcp_state::{StateDir, TcpFlagsLite};
 pub use timeouts::Timeouts;
 

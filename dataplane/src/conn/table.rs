@@ -48,6 +48,11 @@ impl fmt::Display for InsertError {
 
 impl std::error::Error for InsertError {}
 
+/// A connection key's hash and candidate buckets in one table ([`ConnTable::probe_key`]). Only
+/// meaningful with that table and that key.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct KeyProbe(Probe);
+
 /// What to do with an entry whose deadline has passed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Expiry {
@@ -143,23 +148,31 @@ impl ConnTable {
         self.index.probe(self.hasher.hash(key, template))
     }
 
+    /// Where a connection lookup of `key` goes: its hash and candidate buckets, computed once per
+    /// packet and reused by the prefetch stages and the lookup (each computation is a keyed hash
+    /// and a division).
+    #[inline]
+    pub fn probe_key(&self, key: &FlowKey) -> KeyProbe {
+        KeyProbe(self.probe(key, false))
+    }
+
     /// Start loading the index bucket of `key` that holds it if it has room (most keys), so a
     /// burst can prefetch before it looks up. Each cache line a lookup waits on costs ~100 ns in
     /// these VMs, and a burst's prefetches saturate the core's fill buffers: the other bucket is
     /// loaded by [`ConnTable::prefetch_entry`] only for keys not in the first.
     #[inline]
-    pub fn prefetch(&self, key: &FlowKey) {
-        self.index.prefetch_first(&self.probe(key, false));
+    pub fn prefetch(&self, probe: &KeyProbe) {
+        self.index.prefetch_first(&probe.0);
     }
 
     /// Second stage of a burst prefetch, once the first buckets have arrived: start loading the
-    /// entries whose signature matches `key` there (usually one), without reading them yet, or
+    /// entries whose signature matches the key there (usually one), without reading them yet, or
     /// else the key's second bucket. Both of an entry's cache lines: the lookup reads fields from
     /// both (the flags byte sits in the second).
     #[inline]
-    pub fn prefetch_entry(&self, key: &FlowKey) {
+    pub fn prefetch_entry(&self, probe: &KeyProbe) {
         let entries = &self.entries;
-        self.index.prefetch_matches(&self.probe(key, false), |it| {
+        self.index.prefetch_matches(&probe.0, |it| {
             super::index::prefetch_span(&entries[split(it).0]);
         });
     }
@@ -168,6 +181,13 @@ impl ConnTable {
     #[inline]
     pub fn lookup(&self, key: &FlowKey) -> Option<(ConnId, Dir)> {
         self.find(key, false)
+    }
+
+    /// [`ConnTable::lookup`] with the key's [`ConnTable::probe_key`] already computed.
+    #[inline]
+    pub fn lookup_probed(&self, key: &FlowKey, probe: &KeyProbe) -> Option<(ConnId, Dir)> {
+        debug_assert_eq!(probe.0, self.probe(key, false), "probe of another key");
+        self.find_probed(&probe.0, key, false)
     }
 
     /// The persistence template whose key is `key`.

@@ -263,8 +263,12 @@ fn prefetch_then_lookup_a_burst() {
     let conns: Vec<Conn> = (0..32).map(|i| conn(i, 2000, Fwd::Nat, ms(100))).collect();
     let ids: Vec<ConnId> = conns.iter().map(|c| t.insert(*c).unwrap()).collect();
     let keys: Vec<FlowKey> = conns.iter().map(|c| c.in_key()).collect();
-    keys.iter().for_each(|k| t.prefetch(k));
-    let found: Vec<_> = keys.iter().map(|k| t.lookup(k).map(|(id, _)| id)).collect();
+    let probes: Vec<_> = keys.iter().map(|k| t.probe_key(k)).collect();
+    probes.iter().for_each(|p| t.prefetch(p));
+    probes.iter().for_each(|p| t.prefetch_entry(p));
+    let found: Vec<_> =
+        keys.iter().zip(&probes).map(|(k, p)| t.lookup_probed(k, p).map(|(id, _)| id)).collect();
+    assert_eq!(found, keys.iter().map(|k| t.lookup(k).map(|(id, _)| id)).collect::<Vec<_>>());
     assert_eq!(found, ids.into_iter().map(Some).collect::<Vec<_>>());
 }
 

@@ -58,7 +58,8 @@ impl<B: PacketBuf> Worker<B> {
         let syn_only = proto == Proto::Tcp
             && flags.contains(TcpFlags::SYN)
             && !flags.intersects(TcpFlags::ACK | TcpFlags::RST);
-        if let Some((id, dir)) = self.conns.lookup(&key) {
+        let probe = self.flow_probe.take().unwrap_or_else(|| self.conns.probe_key(&key));
+        if let Some((id, dir)) = self.conns.lookup_probed(&key, &probe) {
             let c = self.conns.get(id);
             let removed = !self.loads.get(c.dest).available;
             if removed && !self.snap.sysctls.expire_nodest_conn {

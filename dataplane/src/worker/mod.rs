@@ -25,7 +25,7 @@ pub use control::{Command, Reply};
 pub use share::NeighShare;
 
 use crate::buf::PacketBuf;
-use crate::conn::{ConnTable, Expiry};
+use crate::conn::{ConnTable, Expiry, KeyProbe};
 use crate::neigh::NeighCache;
 use crate::route::IfIndex;
 use crate::sched::Scheduler;
@@ -108,6 +108,22 @@ pub struct Worker<B> {
     neigh_shares: Vec<NeighShare>,
     /// Tunnel state: path MTUs toward real servers, outer IP ident, waiting fragments, ICMP budget.
     tunnel: tunnel::TunnelState,
+    /// The probe of the flow key of the packet being processed, when the prefetch stage computed
+    /// it ([`Worker::process_prepared`]); the lookup takes it instead of hashing again.
+    flow_probe: Option<KeyProbe>,
+}
+
+/// A frame after the first prefetch stage: its parse and its flow key's probe, kept for the
+/// later stages and the processing.
+#[derive(Clone, Copy, Debug)]
+pub struct Prepared {
+    pub parsed: Result<Parsed, ParseError>,
+    probe: Option<KeyProbe>,
+}
+
+impl Prepared {
+    /// What a burst's slots hold before their frame arrives.
+    pub const NONE: Prepared = Prepared { parsed: Err(ParseError::ALL[0]), probe: None };
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -143,6 +159,7 @@ impl<B: PacketBuf> Worker<B> {
             steering: Arc::new(Steering::new(1, 32, 128, crate::steer::DEFAULT_KEY)),
             neigh_shares: Vec::with_capacity(NEIGH_CAPACITY),
             tunnel: tunnel::TunnelState::new(id),
+            flow_probe: None,
             snap,
         }
     }
@@ -175,36 +192,35 @@ impl<B: PacketBuf> Worker<B> {
         &self.conns
     }
 
-    /// First stage of the burst prefetch (DPDK l3fwd's prefetch-ahead): parse a frame and start
-    /// loading the index buckets its lookup will read. The driver runs this over the whole burst,
-    /// then [`Worker::prefetch_entry`] over it, then processes it with the parse kept from here, so
-    /// the burst's cache misses overlap instead of stalling one packet at a time.
+    /// First stage of the burst prefetch (DPDK l3fwd's prefetch-ahead): parse a frame, probe its
+    /// flow key and start loading the index bucket its lookup will read. The driver runs this over
+    /// the whole burst, then [`Worker::prefetch_entry`] over it, then processes it with what this
+    /// stage computed, so the burst's cache misses overlap instead of stalling one packet at a
+    /// time, and each packet is parsed and hashed once.
     #[inline]
-    pub fn prefetch(&self, frame: &[u8]) -> Result<Parsed, ParseError> {
-        let p = parse_frame(frame);
-        if let Some(key) = p.as_ref().ok().and_then(Parsed::flow_key) {
-            self.conns.prefetch(&key);
+    pub fn prefetch(&self, frame: &[u8]) -> Prepared {
+        let parsed = parse_frame(frame);
+        let probe = parsed.as_ref().ok().and_then(Parsed::flow_key).map(|key| self.conns.probe_key(&key));
+        if let Some(probe) = &probe {
+            self.conns.prefetch(probe);
         }
-        p
+        Prepared { parsed, probe }
     }
 
     /// Second stage: start loading the connection entry the lookup will compare.
     #[inline]
-    pub fn prefetch_entry(&self, parsed: &Result<Parsed, ParseError>) {
-        if let Some(key) = parsed.as_ref().ok().and_then(Parsed::flow_key) {
-            self.conns.prefetch_entry(&key);
+    pub fn prefetch_entry(&self, pre: &Prepared) {
+        if let Some(probe) = &pre.probe {
+            self.conns.prefetch_entry(probe);
         }
     }
 
-    /// [`Worker::process`] with the parse [`Worker::prefetch`] already did.
-    pub fn process_parsed(
-        &mut self,
-        now: Instant,
-        iface: IfIndex,
-        pkt: B,
-        parsed: Result<Parsed, ParseError>,
-    ) -> Action<B> {
-        self.run_parsed(now, iface, pkt, true, parsed)
+    /// [`Worker::process`] with what [`Worker::prefetch`] already computed.
+    pub fn process_prepared(&mut self, now: Instant, iface: IfIndex, pkt: B, pre: Prepared) -> Action<B> {
+        self.flow_probe = pre.probe;
+        let act = self.run_parsed(now, iface, pkt, true, pre.parsed);
+        self.flow_probe = None;
+        act
     }
 
     /// Run one frame received from the wire through the pipeline (or hand it to its owner).

@@ -457,7 +457,7 @@ fn a_prefetched_burst_is_processed_exactly_like_single_packets() {
     let got: Vec<_> = frames
         .iter()
         .zip(parsed)
-        .map(|(f, p)| outs(burst.w.process_parsed(burst.now, EXT, VecBuf::from_frame(f), p)))
+        .map(|(f, p)| outs(burst.w.process_prepared(burst.now, EXT, VecBuf::from_frame(f), p)))
         .collect();
     assert_eq!(got, want);
     assert_eq!(burst.w.stats().parse_errors.iter().map(|c| c.get()).sum::<u64>(), 1);
