@@ -1,8 +1,7 @@
 //! One connection entry and its two lookup keys.
 //!
-//! An entry is plain data (`Copy`, public fields) so that the packet path reads and writes it
-//! directly; the table keeps its own links beside it, out of reach. Field order is chosen by rustc;
-//! the size is pinned by a test (80 bytes) because it decides how many connections fit in cache.
+//! An entry is plain data (`Copy`, public fields): what the table takes on insert and hands out on
+//! reads. The table stores it packed, one cache line with its timer links (`slot`).
 //!
 //! An entry is reachable by up to two keys, as in LVS (`ip_vs_conn_in_get` / `ip_vs_conn_out_get`):
 //! the client→VIP tuple for packets from the client, and, when the director sees replies (NAT and

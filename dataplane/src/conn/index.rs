@@ -268,16 +268,6 @@ pub(crate) fn prefetch<T>(r: &T) {
     prefetch_ptr((r as *const T).cast::<u8>());
 }
 
-/// Start loading the cache lines of `r`'s first and last byte: both lines of a value that
-/// straddles one boundary (a 96-byte table entry always does).
-#[inline(always)]
-pub(crate) fn prefetch_span<T>(r: &T) {
-    let first = (r as *const T).cast::<u8>();
-    prefetch_ptr(first);
-    // Only an address: wrapping_add neither dereferences nor asserts anything.
-    prefetch_ptr(first.wrapping_add(core::mem::size_of::<T>().saturating_sub(1)));
-}
-
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn prefetch_ptr(p: *const u8) {

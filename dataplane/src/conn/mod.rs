@@ -6,6 +6,7 @@
 //! - [`state`], [`tcp_state`], [`timeouts`]: LVS's states, transitions and per-state timeouts;
 //! - `hash`, `index`: the keyed flow hash and the cuckoo index over entry keys;
 //! - `mem`: the large arrays, on transparent huge pages;
+//! - `slot`: how an entry is stored, one cache line each;
 //! - [`wheel`]: the expiry timer wheel;
 //! - `table`: the three put together.
 
@@ -13,6 +14,7 @@ pub mod entry;
 mod hash;
 mod index;
 mod mem;
+mod slot;
 pub mod state;
 mod table;
 pub mod tcp_state;

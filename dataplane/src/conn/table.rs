@@ -6,9 +6,11 @@
 //! position, and the index stores `position × 2 + direction`, so an index hit names both the entry
 //! and which of its keys matched.
 //!
-//! Memory at capacity: 96 bytes per entry (80 of connection, 12 of timer links, padding) plus
-//! 20 bytes of index (two keys per entry at 80 % bucket load), about 116 bytes per connection, plus
-//! a fixed 64 KiB for the wheel. `memory_per_conn_is_within_budget` pins this.
+//! Entries are stored packed, one 64-byte line each ([`slot`](super::slot)): a hit reads one line
+//! of the entry array. Memory at capacity: 64 bytes per entry, 20 bytes of index (two keys per
+//! entry at 80 % bucket load), and a slab for the addresses of IPv6 entries sized for a quarter of
+//! the capacity (12 bytes per entry), about 96 bytes per connection, plus a fixed 64 KiB for the
+//! wheel. `memory_per_conn_is_within_budget` pins this.
 //!
 //! Persistence templates live in the same table (flag [`F_TEMPLATE`](super::F_TEMPLATE)): they have
 //! an in key only, are found with [`ConnTable::lookup_template`], and the table keeps their
@@ -21,12 +23,16 @@ use std::hash::BuildHasher;
 use super::entry::{Conn, ConnId, Dir, F_UNHASHED};
 use super::hash::FlowHasher;
 use super::index::{Index, Probe};
-use super::wheel::{tick_ceil, Link, Linked, Wheel, NIL};
+use super::slot::{Slot, V6Slab};
+use super::state::ConnState;
+use super::wheel::{tick_ceil, Link, Wheel, NIL};
 use crate::addr::FlowKey;
 use crate::time::Instant;
 
 /// A walk may re-file (without visiting) this many entries per unit of budget before it yields.
 const REFILES_PER_VISIT: usize = 8;
+/// The IPv6 address slab holds one entry's addresses per this many entries of capacity.
+const ENTRIES_PER_V6: usize = 4;
 
 /// Why an insert was refused.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -61,23 +67,6 @@ pub enum Expiry {
     Rearm(Instant),
 }
 
-#[derive(Clone, Copy)]
-struct Entry {
-    conn: Conn,
-    link: Link,
-}
-
-impl Linked for Entry {
-    #[inline]
-    fn link(&self) -> &Link {
-        &self.link
-    }
-    #[inline]
-    fn link_mut(&mut self) -> &mut Link {
-        &mut self.link
-    }
-}
-
 #[inline]
 fn item(i: usize, dir: Dir) -> u32 {
     ((i as u32) << 1) | u32::from(dir == Dir::Out)
@@ -89,7 +78,9 @@ fn split(item: u32) -> (usize, Dir) {
 }
 
 pub struct ConnTable {
-    entries: Box<[Entry]>,
+    entries: Box<[Slot]>,
+    /// Addresses of the entries that are not all-IPv4.
+    v6: V6Slab,
     /// Head of the free list, threaded through `link.next` of free entries.
     free: u32,
     len: usize,
@@ -109,13 +100,14 @@ impl ConnTable {
     pub fn with_seed(capacity: usize, seed: u64) -> ConnTable {
         // Index items are `position × 2 + direction` in a u32, and NIL is reserved.
         assert!(capacity < (1usize << 31), "connection table capacity {capacity} too large");
-        let mut entries = super::mem::filled(capacity, Entry { conn: Conn::EMPTY, link: Link::UNLINKED });
+        let mut entries = super::mem::filled(capacity, Slot::FREE);
         for (i, e) in entries.iter_mut().enumerate() {
             e.link.next = if i + 1 < capacity { (i + 1) as u32 } else { NIL };
         }
         ConnTable {
             entries,
             free: if capacity > 0 { 0 } else { NIL },
+            v6: V6Slab::new(capacity.div_ceil(ENTRIES_PER_V6)),
             len: 0,
             hasher: FlowHasher::new(seed),
             index: Index::new(capacity.saturating_mul(2)),
@@ -133,14 +125,20 @@ impl ConnTable {
         self.len
     }
 
+    /// How many entries with an IPv6 address the table holds at most (their addresses take a
+    /// slab sized for a quarter of the capacity).
+    pub fn v6_capacity(&self) -> usize {
+        self.v6.capacity()
+    }
+
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
-    /// Bytes held by the table (entries, index, wheel).
+    /// Bytes held by the table (entries, IPv6 addresses, index, wheel).
     pub fn memory_bytes(&self) -> usize {
-        core::mem::size_of_val(&*self.entries) + self.index.bytes() + self.wheel.bytes()
+        core::mem::size_of_val(&*self.entries) + self.v6.bytes() + self.index.bytes() + self.wheel.bytes()
     }
 
     #[inline]
@@ -167,13 +165,12 @@ impl ConnTable {
 
     /// Second stage of a burst prefetch, once the first buckets have arrived: start loading the
     /// entries whose signature matches the key there (usually one), without reading them yet, or
-    /// else the key's second bucket. Both of an entry's cache lines: the lookup reads fields from
-    /// both (the flags byte sits in the second).
+    /// else the key's second bucket.
     #[inline]
     pub fn prefetch_entry(&self, probe: &KeyProbe) {
         let entries = &self.entries;
         self.index.prefetch_matches(&probe.0, |it| {
-            super::index::prefetch_span(&entries[split(it).0]);
+            super::index::prefetch(&entries[split(it).0]);
         });
     }
 
@@ -204,11 +201,11 @@ impl ConnTable {
     /// [`ConnTable::find`] with the key's probe already computed.
     #[inline]
     fn find_probed(&self, p: &Probe, key: &FlowKey, template: bool) -> Option<(ConnId, Dir)> {
-        let entries = &self.entries;
+        let (entries, v6) = (&self.entries, &self.v6);
         let hit = self.index.find(p, |it| {
             let (i, dir) = split(it);
-            let c = &entries[i].conn;
-            c.is_template() == template && c.key(dir) == *key
+            let s = &entries[i];
+            s.is_template() == template && v6.matches(s, dir, key)
         })?;
         let (i, dir) = split(hit);
         Some((ConnId::from_index(i), dir))
@@ -237,9 +234,13 @@ impl ConnTable {
         }
         let i = self.free as usize;
         conn.controlled = 0;
-        // A free entry's fields mean nothing until it is linked, so writing it early is harmless.
-        self.entries[i].conn = conn;
+        // A free entry's fields mean nothing until it is linked, so writing it early is harmless
+        // (the free list's link is kept).
+        if !self.v6.pack(&mut self.entries[i], &conn) {
+            return Err(InsertError::Full);
+        }
         if !self.index_insert(&p_in, item(i, Dir::In)) {
+            self.v6.release(&mut self.entries[i]);
             return Err(InsertError::Full);
         }
         if let Some((p_out, k)) = &out {
@@ -252,6 +253,7 @@ impl ConnTable {
             };
             if let Some(e) = refused {
                 self.index.remove(&p_in, item(i, Dir::In));
+                self.v6.release(&mut self.entries[i]);
                 return Err(e);
             }
         }
@@ -260,7 +262,7 @@ impl ConnTable {
         if let Some(c) = conn.controller {
             let ctl = &mut self.entries[c.index()];
             debug_assert!(ctl.link.is_armed(), "controller {c:?} is not a live entry");
-            ctl.conn.controlled += 1;
+            ctl.controlled += 1;
         }
         self.wheel.arm(&mut self.entries, i as u32, conn.expires);
         self.len += 1;
@@ -268,30 +270,30 @@ impl ConnTable {
     }
 
     fn index_insert(&mut self, p: &Probe, it: u32) -> bool {
-        let (entries, hasher, n) = (&self.entries, &self.hasher, self.index.buckets());
+        let (entries, v6, hasher, n) = (&self.entries, &self.v6, &self.hasher, self.index.buckets());
         let probe_of = |other: u32| {
             let (j, dir) = split(other);
-            let c = &entries[j].conn;
-            Probe::new(hasher.hash(&c.key(dir), c.is_template()), n)
+            let s = &entries[j];
+            Probe::new(hasher.hash(&v6.key(s, dir), s.is_template()), n)
         };
         self.index.insert(p, it, probe_of)
     }
 
+    /// A copy of a live entry.
     #[inline]
-    pub fn get(&self, id: ConnId) -> &Conn {
+    pub fn get(&self, id: ConnId) -> Conn {
         let e = &self.entries[id.index()];
         debug_assert!(e.link.is_armed(), "stale {id:?}");
-        &e.conn
+        self.v6.unpack(e)
     }
 
-    /// Mutable access for state, counters and flags. Do not change key fields (addresses, ports,
-    /// protocol, forwarding method, template flag) or `expires` here: the index and the timer
-    /// would not follow. Use [`ConnTable::set_expires`] for the deadline.
+    /// Change an entry's state (the other fields are fixed at insert, or follow the table's own
+    /// operations: [`ConnTable::set_expires`], [`ConnTable::unhash`], controller counts).
     #[inline]
-    pub fn get_mut(&mut self, id: ConnId) -> &mut Conn {
+    pub fn set_state(&mut self, id: ConnId, state: ConnState) {
         let e = &mut self.entries[id.index()];
         debug_assert!(e.link.is_armed(), "stale {id:?}");
-        &mut e.conn
+        e.state = state;
     }
 
     /// Move an entry's deadline. O(1); a later deadline only stores the time (the wheel re-files
@@ -300,7 +302,7 @@ impl ConnTable {
     pub fn set_expires(&mut self, id: ConnId, at: Instant) {
         let i = id.index();
         debug_assert!(self.entries[i].link.is_armed(), "stale {id:?}");
-        self.entries[i].conn.expires = at;
+        self.entries[i].expires = at;
         self.wheel.rearm(&mut self.entries, i as u32, at);
     }
 
@@ -317,14 +319,14 @@ impl ConnTable {
     pub fn unhash(&mut self, id: ConnId) {
         let i = id.index();
         debug_assert!(self.entries[i].link.is_armed(), "stale {id:?}");
-        if self.entries[i].conn.flags & F_UNHASHED == 0 {
+        if self.entries[i].flags & F_UNHASHED == 0 {
             self.unindex(i);
-            self.entries[i].conn.flags |= F_UNHASHED;
+            self.entries[i].flags |= F_UNHASHED;
         }
     }
 
     fn unindex(&mut self, i: usize) {
-        let conn = self.entries[i].conn;
+        let conn = self.v6.unpack(&self.entries[i]);
         let template = conn.is_template();
         let removed = self.index.remove(&self.probe(&conn.in_key(), template), item(i, Dir::In));
         debug_assert!(removed, "in key missing from the index");
@@ -336,15 +338,16 @@ impl ConnTable {
 
     /// Drop an entry that is already off the wheel: unindex, uncount, free.
     fn release(&mut self, i: usize) -> Conn {
-        let conn = self.entries[i].conn;
+        let conn = self.v6.unpack(&self.entries[i]);
         debug_assert!(conn.controlled == 0, "removing a template that still controls connections");
         if conn.flags & F_UNHASHED == 0 {
             self.unindex(i);
         }
         if let Some(c) = conn.controller {
-            let ctl = &mut self.entries[c.index()].conn;
+            let ctl = &mut self.entries[c.index()];
             ctl.controlled = ctl.controlled.saturating_sub(1);
         }
+        self.v6.release(&mut self.entries[i]);
         self.entries[i].link = Link { next: self.free, ..Link::UNLINKED };
         self.free = i as u32;
         self.len -= 1;
@@ -352,14 +355,15 @@ impl ConnTable {
     }
 
     /// Visit entries whose deadline has passed at `now` (rounded up to the wheel tick; see
-    /// [`wheel`](super::wheel)), at most `budget` of them, letting `f` remove or re-arm each.
+    /// [`wheel`](super::wheel)), at most `budget` of them, letting `f` remove or re-arm each (it
+    /// gets a copy of the entry).
     /// Entries whose deadline moved later are re-filed on the way without a visit. Returns the
     /// number visited; call again with the same `now` to continue after the budget ran out.
     pub fn expire(
         &mut self,
         now: Instant,
         budget: usize,
-        mut f: impl FnMut(ConnId, &mut Conn) -> Expiry,
+        mut f: impl FnMut(ConnId, &Conn) -> Expiry,
     ) -> usize {
         let Some(walk) = self.wheel.walk(now, self.len == 0) else { return 0 };
         let refile_budget = budget.saturating_mul(REFILES_PER_VISIT);
@@ -372,19 +376,20 @@ impl ConnTable {
                     return visited;
                 }
                 self.wheel.unlink(&mut self.entries, i);
-                let due = tick_ceil(self.entries[i as usize].conn.expires);
+                let due = tick_ceil(self.entries[i as usize].expires);
                 if due > walk.target {
                     self.wheel.link_at(&mut self.entries, i, walk.place(t, due));
                     refiled += 1;
                     continue;
                 }
                 visited += 1;
-                match f(ConnId::from_index(i as usize), &mut self.entries[i as usize].conn) {
+                let conn = self.v6.unpack(&self.entries[i as usize]);
+                match f(ConnId::from_index(i as usize), &conn) {
                     Expiry::Remove => {
                         self.release(i as usize);
                     }
                     Expiry::Rearm(at) => {
-                        self.entries[i as usize].conn.expires = at;
+                        self.entries[i as usize].expires = at;
                         self.wheel.link_at(&mut self.entries, i, walk.place(t, tick_ceil(at)));
                     }
                 }
@@ -398,13 +403,13 @@ impl ConnTable {
         visited
     }
 
-    /// Every live entry, in table order.
-    pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn)> {
+    /// Every live entry (copies), in table order.
+    pub fn iter(&self) -> impl Iterator<Item = (ConnId, Conn)> + '_ {
         self.entries
             .iter()
             .enumerate()
             .filter(|(_, e)| e.link.is_armed())
-            .map(|(i, e)| (ConnId::from_index(i), &e.conn))
+            .map(|(i, e)| (ConnId::from_index(i), self.v6.unpack(e)))
     }
 
     /// The earliest time [`ConnTable::expire`] may have work: a lower bound for a virtual clock
@@ -430,12 +435,13 @@ mod tests {
 
     #[test]
     fn memory_per_conn_is_within_budget() {
-        // 80 bytes of connection + 12 of timer links, padded to the 8-byte alignment.
-        assert_eq!(core::mem::size_of::<Entry>(), 96);
+        // One cache line per entry, timer links included.
+        assert_eq!(core::mem::size_of::<Slot>(), 64);
         let cap = 100_000;
         let t = ConnTable::with_seed(cap, 0);
         let per_conn = t.memory_bytes() as f64 / cap as f64;
-        // 96 (entry) + 20 (two index ways at 80 % load) + the fixed 64 KiB wheel over 100k entries.
-        assert!((116.0..=128.0).contains(&per_conn), "{per_conn} bytes per connection");
+        // 64 (entry) + 13 (a quarter of 48 bytes of IPv6 addresses and 4 of free list) + 20 (two
+        // index ways at 80 % load) + the fixed 64 KiB wheel over 100k entries.
+        assert!((97.0..=100.0).contains(&per_conn), "{per_conn} bytes per connection");
     }
 }

@@ -212,7 +212,7 @@ impl Rig {
     }
 
     fn entries(&self) -> Vec<Conn> {
-        self.w.conns().iter().map(|(_, c)| *c).collect()
+        self.w.conns().iter().map(|(_, c)| c).collect()
     }
 
     fn entry(&self, f: impl Fn(&Conn) -> bool) -> Conn {

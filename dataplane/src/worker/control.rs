@@ -60,7 +60,7 @@ impl<B: PacketBuf> Worker<B> {
             Command::ListConns => Some(Reply::Conns {
                 worker: self.id,
                 now,
-                conns: self.conns.iter().map(|(_, c)| *c).collect(),
+                conns: self.conns.iter().map(|(_, c)| c).collect(),
             }),
             Command::Switch(snap) => {
                 let epoch = snap.epoch;

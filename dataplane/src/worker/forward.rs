@@ -319,7 +319,7 @@ impl<B: PacketBuf> Worker<B> {
         buf: &mut [u8],
         flags: TcpFlags,
     ) -> Verdict {
-        let c = *self.conns.get(id);
+        let c = self.conns.get(id);
         if p.l3_len > u32::from(self.snap.min_mtu) && c.fwd != Fwd::Tunnel {
             let to = if dir == Dir::In { c.rs } else { c.client };
             if let Some(v) = self.too_big(p, buf, to) {
@@ -345,7 +345,7 @@ impl<B: PacketBuf> Worker<B> {
                         ds.active.sub(1);
                     }
                 }
-                self.conns.get_mut(id).state = state;
+                self.conns.set_state(id, state);
             }
         }
         self.conns.set_expires(id, now + self.snap.timeouts.for_state(state));

@@ -135,7 +135,7 @@ impl<B: PacketBuf> Worker<B> {
         // The quote went the other way: its tuple reversed is the connection's.
         let key = FlowKey { src: q.dst(), dst: q.src(), sport: qdport, dport: qsport, proto };
         let Some((id, dir)) = self.conns.lookup(&key) else { return Verdict::Drop(DropReason::Icmp) };
-        let c = *self.conns.get(id);
+        let c = self.conns.get(id);
         if !self.loads.get(c.dest).available {
             return Verdict::Drop(DropReason::DestRemoved);
         }
@@ -190,7 +190,7 @@ impl<B: PacketBuf> Worker<B> {
         };
         let (client, inner_df) = (iq.src(), iq.dont_frag());
         let Some((id, Dir::In)) = self.conns.lookup(&key) else { return Verdict::Drop(DropReason::Icmp) };
-        let c = *self.conns.get(id);
+        let c = self.conns.get(id);
         if c.fwd != Fwd::Tunnel || c.rs != rs || self.snap.tunnel(c.service).kind != d.kind {
             return Verdict::Drop(DropReason::Icmp);
         }

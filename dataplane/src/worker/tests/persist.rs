@@ -119,7 +119,7 @@ impl P {
     }
 
     fn templates(&self) -> Vec<crate::conn::Conn> {
-        self.r.w.conns().iter().filter(|(_, c)| c.is_template()).map(|(_, c)| *c).collect()
+        self.r.w.conns().iter().filter(|(_, c)| c.is_template()).map(|(_, c)| c).collect()
     }
 
     fn dest_of(&self, n: u8) -> u32 {
@@ -288,7 +288,7 @@ fn one_packet_udp_schedules_each_datagram_but_keeps_persistence() {
         assert_eq!(*by_client.entry(c).or_insert(rs), rs);
     }
     // Only the templates remain: each datagram's entry went with it.
-    let live: Vec<_> = p.r.w.conns().iter().map(|(_, c)| *c).collect();
+    let live: Vec<_> = p.r.w.conns().iter().map(|(_, c)| c).collect();
     assert!(live.iter().all(|c| c.is_template() && c.service == SVC_OPS && c.controlled == 0));
     assert_eq!(live.len(), 4);
     assert_eq!(p.r.w.stats().conns_created.get(), 12);
@@ -334,7 +334,7 @@ fn op() -> impl Strategy<Value = Op> {
 /// Every connection's controller is a live template; a client's new connections within a valid
 /// template's life reach its server; templates without connections are gone by their timeout.
 fn check_invariants(p: &P) {
-    let live: HashMap<ConnId, crate::conn::Conn> = p.r.w.conns().iter().map(|(id, c)| (id, *c)).collect();
+    let live: HashMap<ConnId, crate::conn::Conn> = p.r.w.conns().iter().collect();
     let mut counted: HashMap<ConnId, u32> = HashMap::new();
     for c in live.values().filter(|c| !c.is_template()) {
         let t = c.controller.expect("persistent services only: every connection has a template");
@@ -377,7 +377,7 @@ proptest! {
                         dport: if masked { 80 } else { 0 },
                         proto: Proto::Tcp,
                     };
-                    let expected = p.r.w.conns().lookup_template(&tkey).map(|t| *p.r.w.conns().get(t))
+                    let expected = p.r.w.conns().lookup_template(&tkey).map(|t| p.r.w.conns().get(t))
                         .filter(|t| p.r.w.loads.get(t.dest).available);
                     if let Some(rs) = p.syn(cl, sport, vip, port) {
                         open.push((cl, sport, vip, port));
