@@ -166,6 +166,10 @@ pub struct WorkerStats {
     /// the busy fraction (DPDK's "poll busyness": a poll that returned packets counts as busy).
     pub cycles: Counter,
     pub busy_cycles: Counter,
+    /// New NAT connections whose out key (real server → client) another entry already had: one
+    /// client port to two VIPs on the same real server and port. Their replies go to the older
+    /// entry, as in LVS.
+    pub out_key_clashes: Counter,
     /// Connection table entries in use (connections and templates), refreshed every timer tick.
     pub conn_entries: Gauge,
     pub drops: [Counter; DropReason::COUNT],

@@ -148,7 +148,7 @@ impl VsdCollector {
     fn workers(&self, d: &mut DescriptorEncoder, snap: &Snapshot) -> fmt::Result {
         let ids: Vec<String> = (0..self.src.workers.len()).map(|i| i.to_string()).collect();
         type Read = fn(&vsd_dataplane::stats::WorkerStats) -> &Counter;
-        let counters: [(&'static Family, Read); 18] = [
+        let counters: [(&'static Family, Read); 19] = [
             (&f::W_RX_PACKETS, |w| &w.rx_packets),
             (&f::W_RX_BYTES, |w| &w.rx_bytes),
             (&f::W_TX_PACKETS, |w| &w.tx_packets),
@@ -165,6 +165,7 @@ impl VsdCollector {
             (&f::W_TUNNEL_PACKETS, |w| &w.tunnel_packets),
             (&f::W_ICMP_ERRORS_SENT, |w| &w.icmp_errors_sent),
             (&f::W_ICMP_ERRORS_FORWARDED, |w| &w.icmp_errors_forwarded),
+            (&f::W_OUT_KEY_CLASHES, |w| &w.out_key_clashes),
             (&f::W_CYCLES, |w| &w.cycles),
             (&f::W_BUSY_CYCLES, |w| &w.busy_cycles),
         ];

@@ -152,6 +152,11 @@ pub static W_ICMP_ERRORS_FORWARDED: Family = counter(
     WORKER,
     "ICMP errors of tracked connections translated (NAT), relayed (tunnel) or passed on (DR).",
 );
+pub static W_OUT_KEY_CLASHES: Family = counter(
+    "vsd_worker_out_key_clashes",
+    WORKER,
+    "New NAT connections whose reply key another connection had (one client port to two VIPs on one real server); their replies go to the older one.",
+);
 pub static W_TABLE_ENTRIES: Family = gauge(
     "vsd_worker_conn_table_entries",
     WORKER,
@@ -213,6 +218,7 @@ pub static ALL: &[&Family] = &[
     &W_TUNNEL_PACKETS,
     &W_ICMP_ERRORS_SENT,
     &W_ICMP_ERRORS_FORWARDED,
+    &W_OUT_KEY_CLASHES,
     &W_TABLE_ENTRIES,
     &W_TABLE_CAPACITY,
     &W_CYCLES,

@@ -89,6 +89,7 @@ impl LcoreJob {
                     let act = self.worker.process_prepared(now, pi as u16, Pkt(m), parsed[i]);
                     self.act(act, &mut tx, &mut free, &mut redirect);
                 }
+                self.worker.end_burst();
             }
             for ring in 0..self.redirect_from.len() {
                 if self.redirect_from[ring].dequeue_burst(&mut rx) == 0 {

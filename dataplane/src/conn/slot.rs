@@ -16,9 +16,13 @@ use super::wheel::{Link, Linked, NIL};
 use crate::addr::{Addr, FlowKey, Proto};
 use crate::time::Instant;
 
-/// The entry's addresses are in the [`V6Slab`] at index `addrs[0]`. Not one of [`Conn::flags`]'
-/// bits: packing strips it, unpacking clears it.
+/// The entry's addresses are in the [`V6Slab`] at index `addrs[0]`.
 const F_V6: u8 = 1 << 7;
+/// The entry has an out key that is not in the index (yet): see `ConnTable::insert_deferred`.
+pub(super) const F_NO_OUT: u8 = 1 << 6;
+/// The table's own flag bits, never seen in [`Conn::flags`]: packing drops them, unpacking
+/// clears them.
+const INTERNAL: u8 = F_V6 | F_NO_OUT;
 
 /// One connection (or template) and its timer links, in one cache line.
 #[derive(Clone, Copy)]
@@ -33,7 +37,7 @@ pub(super) struct Slot {
     proto: Proto,
     fwd: Fwd,
     pub(super) state: ConnState,
-    /// [`Conn::flags`] and [`F_V6`].
+    /// [`Conn::flags`] and the table's own bits ([`INTERNAL`]).
     pub(super) flags: u8,
     dest: u32,
     /// Entry index of the controlling template, or [`NIL`].
@@ -142,7 +146,7 @@ impl V6Slab {
             proto: c.proto,
             fwd: c.fwd,
             state: c.state,
-            flags: (c.flags & !F_V6) | v6,
+            flags: (c.flags & !INTERNAL) | v6,
             dest: c.dest,
             controller: c.controller.map_or(NIL, |id| id.index() as u32),
             controlled: c.controlled,
@@ -176,7 +180,7 @@ impl V6Slab {
             proto: s.proto,
             fwd: s.fwd,
             state: s.state,
-            flags: s.flags & !F_V6,
+            flags: s.flags & !INTERNAL,
             client,
             cport: s.cport,
             vip,

@@ -23,7 +23,7 @@ use std::hash::BuildHasher;
 use super::entry::{Conn, ConnId, Dir, F_UNHASHED};
 use super::hash::FlowHasher;
 use super::index::{Index, Probe};
-use super::slot::{Slot, V6Slab};
+use super::slot::{Slot, V6Slab, F_NO_OUT};
 use super::state::ConnState;
 use super::wheel::{tick_ceil, Link, Wheel, NIL};
 use crate::addr::FlowKey;
@@ -33,6 +33,8 @@ use crate::time::Instant;
 const REFILES_PER_VISIT: usize = 8;
 /// The IPv6 address slab holds one entry's addresses per this many entries of capacity.
 const ENTRIES_PER_V6: usize = 4;
+/// Out keys [`ConnTable::insert_deferred`] may hold before it indexes them itself: two bursts.
+const DEFERRED_MAX: usize = 64;
 
 /// Why an insert was refused.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -87,6 +89,10 @@ pub struct ConnTable {
     hasher: FlowHasher,
     index: Index,
     wheel: Wheel,
+    /// Entries whose out key waits for [`ConnTable::flush_deferred`], with its probe.
+    deferred: Vec<(u32, Probe)>,
+    /// Out keys not indexed by a flush that a full `deferred` forced, for the next call to report.
+    clashed: u32,
 }
 
 impl ConnTable {
@@ -112,6 +118,8 @@ impl ConnTable {
             hasher: FlowHasher::new(seed),
             index: Index::new(capacity.saturating_mul(2)),
             wheel: Wheel::new(),
+            deferred: Vec::with_capacity(DEFERRED_MAX),
+            clashed: 0,
         }
     }
 
@@ -218,7 +226,25 @@ impl ConnTable {
     /// preceded the insert loaded only the in key's), and reading them is most of an insert's cost:
     /// they are prefetched first, and the in key's work (cached buckets) and the entry's write are
     /// done while they load; a refused out key undoes the in key's index item.
-    pub fn insert(&mut self, mut conn: Conn) -> Result<ConnId, InsertError> {
+    pub fn insert(&mut self, conn: Conn) -> Result<ConnId, InsertError> {
+        self.insert_with(conn, false)
+    }
+
+    /// [`ConnTable::insert`] for the packet path: the out key (real server → client) is checked
+    /// and indexed later, by [`ConnTable::flush_deferred`], which the worker calls once per
+    /// burst. By then the out key's buckets, prefetched here, have arrived, so a burst of new
+    /// connections waits on them once instead of once per connection.
+    ///
+    /// Until the flush, lookups do not find the entry by its out key. Nothing needs them to: the
+    /// out key matches replies, which cannot come before the packet that created the entry has
+    /// been sent, after the burst. An out key that turns out taken by another entry (one client
+    /// port to two VIPs on the same real server and port) is left out of the index: replies then
+    /// go to the older entry, as in LVS, whose out lookup takes the first match; the flush counts it.
+    pub fn insert_deferred(&mut self, conn: Conn) -> Result<ConnId, InsertError> {
+        self.insert_with(conn, true)
+    }
+
+    fn insert_with(&mut self, mut conn: Conn, defer: bool) -> Result<ConnId, InsertError> {
         if self.free == NIL {
             return Err(InsertError::Full);
         }
@@ -244,17 +270,25 @@ impl ConnTable {
             return Err(InsertError::Full);
         }
         if let Some((p_out, k)) = &out {
-            let refused = if self.find_probed(p_out, k, template).is_some() {
-                Some(InsertError::Exists)
-            } else if !self.index_insert(p_out, item(i, Dir::Out)) {
-                Some(InsertError::Full)
+            if defer {
+                if self.deferred.len() == DEFERRED_MAX {
+                    self.clashed += self.index_deferred();
+                }
+                self.entries[i].flags |= F_NO_OUT;
+                self.deferred.push((i as u32, *p_out));
             } else {
-                None
-            };
-            if let Some(e) = refused {
-                self.index.remove(&p_in, item(i, Dir::In));
-                self.v6.release(&mut self.entries[i]);
-                return Err(e);
+                let refused = if self.find_probed(p_out, k, template).is_some() {
+                    Some(InsertError::Exists)
+                } else if !self.index_insert(p_out, item(i, Dir::Out)) {
+                    Some(InsertError::Full)
+                } else {
+                    None
+                };
+                if let Some(e) = refused {
+                    self.index.remove(&p_in, item(i, Dir::In));
+                    self.v6.release(&mut self.entries[i]);
+                    return Err(e);
+                }
             }
         }
 
@@ -267,6 +301,38 @@ impl ConnTable {
         self.wheel.arm(&mut self.entries, i as u32, conn.expires);
         self.len += 1;
         Ok(ConnId::from_index(i))
+    }
+
+    /// Index the out keys [`ConnTable::insert_deferred`] left for later. Returns how many could
+    /// not be indexed since the last call: their key was taken by another entry (or, in
+    /// pathological hash cases, the index had no room). Cheap when there is nothing to do.
+    #[inline]
+    pub fn flush_deferred(&mut self) -> u32 {
+        if self.deferred.is_empty() && self.clashed == 0 {
+            return 0;
+        }
+        let n = self.clashed + self.index_deferred();
+        self.clashed = 0;
+        n
+    }
+
+    fn index_deferred(&mut self) -> u32 {
+        let mut clashed = 0;
+        for k in 0..self.deferred.len() {
+            let (i, p) = self.deferred[k];
+            let e = &self.entries[i as usize];
+            debug_assert!(e.flags & F_NO_OUT != 0 && e.link.is_armed());
+            let key = self.v6.key(e, Dir::Out);
+            if self.find_probed(&p, &key, false).is_none()
+                && self.index_insert(&p, item(i as usize, Dir::Out))
+            {
+                self.entries[i as usize].flags &= !F_NO_OUT;
+            } else {
+                clashed += 1;
+            }
+        }
+        self.deferred.clear();
+        clashed
     }
 
     fn index_insert(&mut self, p: &Probe, it: u32) -> bool {
@@ -330,7 +396,11 @@ impl ConnTable {
         let template = conn.is_template();
         let removed = self.index.remove(&self.probe(&conn.in_key(), template), item(i, Dir::In));
         debug_assert!(removed, "in key missing from the index");
-        if let Some(k) = conn.out_key() {
+        if self.entries[i].flags & F_NO_OUT != 0 {
+            // Never indexed: forget it if it still waits for the flush.
+            self.deferred.retain(|&(j, _)| j as usize != i);
+            self.entries[i].flags &= !F_NO_OUT;
+        } else if let Some(k) = conn.out_key() {
             let removed = self.index.remove(&self.probe(&k, template), item(i, Dir::Out));
             debug_assert!(removed, "out key missing from the index");
         }

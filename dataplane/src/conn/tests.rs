@@ -272,6 +272,55 @@ fn prefetch_then_lookup_a_burst() {
     assert_eq!(found, ids.into_iter().map(Some).collect::<Vec<_>>());
 }
 
+#[test]
+fn deferred_out_keys_are_indexed_by_the_flush() {
+    let mut t = ConnTable::with_seed(256, 11);
+    let nat = |client, cport| conn(client, cport, Fwd::Nat, ms(100));
+    // Only the in key until the flush.
+    let a = t.insert_deferred(nat(1, 1000)).unwrap();
+    let out_a = nat(1, 1000).out_key().unwrap();
+    assert_eq!(t.lookup(&nat(1, 1000).in_key()), Some((a, Dir::In)));
+    assert_eq!(t.lookup(&out_a), None);
+    assert_eq!(t.flush_deferred(), 0);
+    assert_eq!(t.lookup(&out_a), Some((a, Dir::Out)));
+    assert_eq!(t.flush_deferred(), 0, "nothing left");
+
+    // Removed before the flush: the flush forgets it, and its key stays free.
+    let b = t.insert_deferred(nat(2, 1000)).unwrap();
+    assert_eq!(t.remove(b), nat(2, 1000));
+    assert_eq!(t.flush_deferred(), 0);
+    assert_eq!(t.lookup(&nat(2, 1000).out_key().unwrap()), None);
+    // Unhashed before the flush: the same.
+    let c = t.insert_deferred(nat(3, 1000)).unwrap();
+    t.unhash(c);
+    assert_eq!(t.flush_deferred(), 0);
+    assert_eq!(t.lookup(&nat(3, 1000).out_key().unwrap()), None);
+    t.remove(c);
+
+    // The same client port to a second VIP on the same real server: its out key is a's. The
+    // synchronous insert refuses it; the deferred one keeps it without an out key, and counts it.
+    let twin = Conn { vip: Addr::from_v4([198, 18, 1, 2]), ..nat(1, 1000) };
+    assert_eq!(twin.out_key(), Some(out_a));
+    assert_eq!(t.insert(twin), Err(InsertError::Exists));
+    let d = t.insert_deferred(twin).unwrap();
+    assert_eq!(t.flush_deferred(), 1);
+    assert_eq!(t.lookup(&out_a), Some((a, Dir::Out)), "replies stay with the older entry");
+    assert_eq!(t.lookup(&twin.in_key()), Some((d, Dir::In)));
+    assert_eq!(t.get(d), twin);
+    // Both go cleanly: d's missing out key is not looked for, a's is removed.
+    t.remove(d);
+    t.remove(a);
+    assert_eq!(t.lookup(&out_a), None);
+    assert!(t.is_empty());
+
+    // More new connections than the deferred list holds: they are indexed on the way.
+    let ids: Vec<_> = (0..200u16).map(|i| t.insert_deferred(nat(9, 2000 + i)).unwrap()).collect();
+    assert_eq!(t.flush_deferred(), 0);
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(t.lookup(&nat(9, 2000 + i as u16).out_key().unwrap()), Some((*id, Dir::Out)));
+    }
+}
+
 // ---- model-based property test ----
 
 #[derive(Clone, Debug)]

@@ -44,6 +44,7 @@ pub enum Reply {
 impl<B: PacketBuf> Worker<B> {
     /// Apply one control message. Runs between bursts; may allocate (listings only).
     pub fn handle(&mut self, now: Instant, cmd: Command) -> Option<Reply> {
+        self.end_burst();
         match cmd {
             Command::SetWeight { dest, weight } => {
                 self.set_weight(dest, weight);

@@ -239,7 +239,7 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Insert a new (not yet active) connection entry and count it on its server.
     fn insert_conn(&mut self, conn: Conn) -> Result<ConnId, DropReason> {
-        let id = self.conns.insert(conn).map_err(table_error)?;
+        let id = self.conns.insert_deferred(conn).map_err(table_error)?;
         if conn.vport == FTP_PORT {
             // The id may have served an earlier control connection: its FTP state is not ours.
             self.ftp.forget(id);

@@ -223,15 +223,31 @@ impl<B: PacketBuf> Worker<B> {
         act
     }
 
-    /// Run one frame received from the wire through the pipeline (or hand it to its owner).
+    /// Run one frame received from the wire through the pipeline (or hand it to its owner). A
+    /// burst of one: [`Worker::end_burst`] included.
     pub fn process(&mut self, now: Instant, iface: IfIndex, pkt: B) -> Action<B> {
-        self.run(now, iface, pkt, true)
+        let act = self.run(now, iface, pkt, true);
+        self.end_burst();
+        act
     }
 
-    /// Run a frame another worker redirected here: this worker owns it.
+    /// Run a frame another worker redirected here: this worker owns it. A burst of one.
     pub fn process_redirected(&mut self, now: Instant, iface: IfIndex, pkt: B) -> Action<B> {
         self.stats.redirected_in.inc();
-        self.run(now, iface, pkt, false)
+        let act = self.run(now, iface, pkt, false);
+        self.end_burst();
+        act
+    }
+
+    /// Finish a burst of [`Worker::process_prepared`] calls: index the out keys of the burst's
+    /// new connections, whose buckets were loading meanwhile ([`ConnTable::insert_deferred`]).
+    /// Call it before the burst's packets leave, so that replies find their connection.
+    #[inline]
+    pub fn end_burst(&mut self) {
+        let clashed = self.conns.flush_deferred();
+        if clashed > 0 {
+            self.stats.out_key_clashes.add(u64::from(clashed));
+        }
     }
 
     fn run(&mut self, now: Instant, iface: IfIndex, pkt: B, from_wire: bool) -> Action<B> {
@@ -357,6 +373,7 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Expire connections and retry ARP. Call between bursts, about every millisecond.
     pub fn poll_timers(&mut self, now: Instant) {
+        self.end_burst();
         let Worker { conns, loads, dest_stats, stats, .. } = self;
         conns.expire(now, EXPIRE_BUDGET, |_, c| {
             // An entry never expires while it still controls connections (LVS re-arms it): a
