@@ -86,7 +86,7 @@ impl LcoreJob {
                         push_free(&mut free, m);
                         continue;
                     }
-                    let act = self.worker.process_prepared(now, pi as u16, Pkt(m), parsed[i]);
+                    let act = self.worker.process_prepared(now, pi as u16, Pkt(m), &parsed[i]);
                     self.act(act, &mut tx, &mut free, &mut redirect);
                 }
                 self.worker.end_burst();

@@ -81,7 +81,7 @@ impl<B: PacketBuf> Worker<B> {
             // it either (`ip_vs_in`, `n_control`).
             let controls = c.controlled > 0;
             if !removed && (!reused || controls) {
-                return self.forward(now, id, dir, p, buf, flags);
+                return self.forward(now, id, &c, dir, p, buf, flags);
             }
             if controls {
                 return Verdict::Drop(DropReason::DestRemoved);
@@ -98,7 +98,7 @@ impl<B: PacketBuf> Worker<B> {
             if let Some(conn) = self.ftp.expected(now, &key, &self.conns, &self.snap.timeouts) {
                 if self.loads.get(conn.dest).available {
                     return match self.insert_conn(conn) {
-                        Ok(id) => self.forward(now, id, Dir::In, p, buf, flags),
+                        Ok(id) => self.forward(now, id, &self.conns.get(id), Dir::In, p, buf, flags),
                         Err(r) => Verdict::Drop(r),
                     };
                 }
@@ -123,7 +123,7 @@ impl<B: PacketBuf> Worker<B> {
         };
         match scheduled {
             Ok(id) => {
-                let verdict = self.forward(now, id, Dir::In, p, buf, flags);
+                let verdict = self.forward(now, id, &self.conns.get(id), Dir::In, p, buf, flags);
                 // One-packet scheduling (LVS `--ops`): the entry lives for this datagram only; a
                 // persistence template it created stays.
                 if one_packet {
@@ -314,12 +314,12 @@ impl<B: PacketBuf> Worker<B> {
         &mut self,
         now: Instant,
         id: ConnId,
+        c: &Conn,
         dir: Dir,
         p: &Parsed,
         buf: &mut [u8],
         flags: TcpFlags,
     ) -> Verdict {
-        let c = self.conns.get(id);
         if p.l3_len > u32::from(self.snap.min_mtu) && c.fwd != Fwd::Tunnel {
             let to = if dir == Dir::In { c.rs } else { c.client };
             if let Some(v) = self.too_big(p, buf, to) {
@@ -370,7 +370,7 @@ impl<B: PacketBuf> Worker<B> {
                     return Verdict::Drop(DropReason::TtlExceeded);
                 }
                 if c.vport == FTP_PORT {
-                    self.ftp_control(now, id, &c, state, dir, p, buf);
+                    self.ftp_control(now, id, c, state, dir, p, buf);
                 }
                 rewrite(buf, p, End::Dst, c.vip, c.rs, c.rport);
                 Verdict::Route { to: c.rs, on_link: false }
@@ -380,7 +380,7 @@ impl<B: PacketBuf> Worker<B> {
                     return Verdict::Drop(DropReason::TtlExceeded);
                 }
                 if c.vport == FTP_PORT {
-                    self.ftp_control(now, id, &c, state, dir, p, buf);
+                    self.ftp_control(now, id, c, state, dir, p, buf);
                 }
                 rewrite(buf, p, End::Src, c.rs, c.vip, c.vport);
                 Verdict::Route { to: c.client, on_link: false }

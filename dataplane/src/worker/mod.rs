@@ -216,9 +216,9 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// [`Worker::process`] with what [`Worker::prefetch`] already computed.
-    pub fn process_prepared(&mut self, now: Instant, iface: IfIndex, pkt: B, pre: Prepared) -> Action<B> {
+    pub fn process_prepared(&mut self, now: Instant, iface: IfIndex, pkt: B, pre: &Prepared) -> Action<B> {
         self.flow_probe = pre.probe;
-        let act = self.run_parsed(now, iface, pkt, true, pre.parsed);
+        let act = self.run_parsed(now, iface, pkt, true, &pre.parsed);
         self.flow_probe = None;
         act
     }
@@ -252,7 +252,7 @@ impl<B: PacketBuf> Worker<B> {
 
     fn run(&mut self, now: Instant, iface: IfIndex, pkt: B, from_wire: bool) -> Action<B> {
         let parsed = parse_frame(pkt.as_ref());
-        self.run_parsed(now, iface, pkt, from_wire, parsed)
+        self.run_parsed(now, iface, pkt, from_wire, &parsed)
     }
 
     fn run_parsed(
@@ -261,7 +261,7 @@ impl<B: PacketBuf> Worker<B> {
         iface: IfIndex,
         mut pkt: B,
         from_wire: bool,
-        parsed: Result<Parsed, ParseError>,
+        parsed: &Result<Parsed, ParseError>,
     ) -> Action<B> {
         if from_wire {
             self.stats.rx_packets.inc();
@@ -270,7 +270,7 @@ impl<B: PacketBuf> Worker<B> {
         let p = match parsed {
             Ok(p) => p,
             Err(e) => {
-                self.stats.parse_errors[e as usize].inc();
+                self.stats.parse_errors[*e as usize].inc();
                 return Action::Free(pkt);
             }
         };

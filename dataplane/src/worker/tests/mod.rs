@@ -456,7 +456,7 @@ fn a_prefetched_burst_is_processed_exactly_like_single_packets() {
     }
     let got: Vec<_> = frames
         .iter()
-        .zip(parsed)
+        .zip(&parsed)
         .map(|(f, p)| outs(burst.w.process_prepared(burst.now, EXT, VecBuf::from_frame(f), p)))
         .collect();
     assert_eq!(got, want);
