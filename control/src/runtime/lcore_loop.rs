@@ -75,7 +75,7 @@ impl LcoreJob {
                     m.prefetch_data();
                 }
                 for (slot, m) in parsed.iter_mut().zip(rx.iter()) {
-                    *slot = self.worker.prefetch(m);
+                    self.worker.prefetch(m, slot);
                 }
                 for p in &parsed[..rx.len()] {
                     self.worker.prefetch_entry(p);

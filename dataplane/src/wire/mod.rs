@@ -33,7 +33,7 @@ pub use ethernet::{
 pub use icmp::{Packet as IcmpPacket, Repr as IcmpRepr};
 pub use ipv4::Packet as Ipv4Packet;
 pub use ipv6::Packet as Ipv6Packet;
-pub use parse::{parse_frame, ParseError, Parsed, L4};
+pub use parse::{parse_frame, parse_frame_into, ParseError, Parsed, L4};
 pub use tcp::{Flags as TcpFlags, Packet as TcpPacket};
 pub use udp::Packet as UdpPacket;
 

@@ -192,6 +192,23 @@ impl fmt::Display for ParseError {
 
 /// Validate and summarise one Ethernet frame. Never panics.
 pub fn parse_frame(buf: &[u8]) -> Result<Parsed, ParseError> {
+    let mut out = Err(ParseError::EthernetTruncated);
+    parse_frame_into(buf, &mut out);
+    out
+}
+
+/// [`parse_frame`] into a caller's slot. The packet path parses a burst into an array: built in
+/// place, the summary is not copied from a local right after its fields were stored, a copy that
+/// waits for those stores to drain.
+#[inline]
+pub fn parse_frame_into(buf: &[u8], out: &mut Result<Parsed, ParseError>) {
+    if let Err(e) = parse_in_place(buf, out) {
+        *out = Err(e);
+    }
+}
+
+#[inline]
+fn parse_in_place(buf: &[u8], out: &mut Result<Parsed, ParseError>) -> Result<(), ParseError> {
     let frame = Frame::new_checked(buf).map_err(|_| ParseError::EthernetTruncated)?;
     let tags = frame.tags().map_err(|e| match e {
         Error::Truncated => ParseError::VlanTruncated,
@@ -200,7 +217,7 @@ pub fn parse_frame(buf: &[u8]) -> Result<Parsed, ParseError> {
     // `tags` guarantees l3_off ≤ 22 and ≤ buf.len().
     let l3_off = tags.l3_off;
     let l3 = &buf[l3_off..];
-    let mut p = Parsed {
+    *out = Ok(Parsed {
         vlan: tags.ctag.map(VlanTci::vid),
         svlan: tags.stag.map(VlanTci::vid),
         ethertype: tags.ethertype,
@@ -212,16 +229,17 @@ pub fn parse_frame(buf: &[u8]) -> Result<Parsed, ParseError> {
         src: Addr::UNSPECIFIED,
         dst: Addr::UNSPECIFIED,
         l4: L4::Unparsed,
-    };
+    });
+    let Ok(p) = out else { unreachable!("just stored") };
     match tags.ethertype {
-        ethertype::IPV4 => parse_ipv4(l3, &mut p)?,
-        ethertype::IPV6 => parse_ipv6(l3, &mut p)?,
+        ethertype::IPV4 => parse_ipv4(l3, p)?,
+        ethertype::IPV6 => parse_ipv6(l3, p)?,
         ethertype::ARP => {
             arp::Packet::new_checked(l3).map_err(|_| ParseError::ArpTruncated)?;
         }
         _ => {}
     }
-    Ok(p)
+    Ok(())
 }
 
 #[inline]

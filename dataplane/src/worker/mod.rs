@@ -33,7 +33,9 @@ use crate::service::{DestId, ServiceId, Snapshot};
 use crate::stats::{DestStats, DropReason, WorkerStats};
 use crate::steer::Steering;
 use crate::time::Instant;
-use crate::wire::{ethernet, ethertype, parse_frame, EthernetAddress, EthernetFrame, ParseError, Parsed};
+use crate::wire::{
+    ethernet, ethertype, parse_frame, parse_frame_into, EthernetAddress, EthernetFrame, ParseError, Parsed,
+};
 use loads::Loads;
 use std::sync::Arc;
 
@@ -198,13 +200,12 @@ impl<B: PacketBuf> Worker<B> {
     /// stage computed, so the burst's cache misses overlap instead of stalling one packet at a
     /// time, and each packet is parsed and hashed once.
     #[inline]
-    pub fn prefetch(&self, frame: &[u8]) -> Prepared {
-        let parsed = parse_frame(frame);
-        let probe = parsed.as_ref().ok().and_then(Parsed::flow_key).map(|key| self.conns.probe_key(&key));
-        if let Some(probe) = &probe {
+    pub fn prefetch(&self, frame: &[u8], out: &mut Prepared) {
+        parse_frame_into(frame, &mut out.parsed);
+        out.probe = out.parsed.as_ref().ok().and_then(Parsed::flow_key).map(|key| self.conns.probe_key(&key));
+        if let Some(probe) = &out.probe {
             self.conns.prefetch(probe);
         }
-        Prepared { parsed, probe }
     }
 
     /// Second stage: start loading the connection entry the lookup will compare.

@@ -1,7 +1,7 @@
 //! Golden tests of the whole per-packet path on byte arrays: {input frame, verdict, output frame},
 //! with a virtual clock. No DPDK: buffers are [`VecBuf`]s.
 
-use super::{Action, Worker};
+use super::{Action, Prepared, Worker};
 use crate::addr::{Addr, Proto};
 use crate::buf::VecBuf;
 use crate::conn::{Fwd, Timeouts};
@@ -450,7 +450,14 @@ fn a_prefetched_burst_is_processed_exactly_like_single_packets() {
         _ => None,
     };
     let want: Vec<_> = frames.iter().map(|f| outs(plain.rx(EXT, f))).collect();
-    let parsed: Vec<_> = frames.iter().map(|f| burst.w.prefetch(f)).collect();
+    let parsed: Vec<_> = frames
+        .iter()
+        .map(|f| {
+            let mut pre = Prepared::NONE;
+            burst.w.prefetch(f, &mut pre);
+            pre
+        })
+        .collect();
     for p in &parsed {
         burst.w.prefetch_entry(p);
     }
