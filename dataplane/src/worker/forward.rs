@@ -310,6 +310,7 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// Track state, count, rewrite and hand the packet to routing.
+    #[allow(clippy::too_many_arguments)]
     fn forward(
         &mut self,
         now: Instant,

@@ -279,7 +279,7 @@ impl<B: PacketBuf> Worker<B> {
             let snap = &self.snap;
             let owner = self
                 .steering
-                .owner_of(&p, pkt.as_ref(), |a| snap.is_vip(*a) || snap.local_iface(*a).is_some());
+                .owner_of(p, pkt.as_ref(), |a| snap.is_vip(*a) || snap.local_iface(*a).is_some());
             if let Some(o) = owner.filter(|o| *o != self.id) {
                 self.stats.redirected_out.inc();
                 return Action::Redirect(o, pkt);
