@@ -61,7 +61,7 @@ impl<B: PacketBuf> Worker<B> {
         let probe = self.flow_probe.take().unwrap_or_else(|| self.conns.probe_key(&key));
         if let Some((id, dir)) = self.conns.lookup_probed(&key, &probe) {
             let c = self.conns.get(id);
-            let removed = !self.loads.get(c.dest).available;
+            let removed = !self.loads.is_available(c.dest);
             if removed && !self.snap.sysctls.expire_nodest_conn {
                 return Verdict::Drop(DropReason::DestRemoved);
             }
@@ -96,7 +96,7 @@ impl<B: PacketBuf> Worker<B> {
         // announced, whatever the service lookup would say.
         if syn_only {
             if let Some(conn) = self.ftp.expected(now, &key, &self.conns, &self.snap.timeouts) {
-                if self.loads.get(conn.dest).available {
+                if self.loads.is_available(conn.dest) {
                     return match self.insert_conn(conn) {
                         Ok(id) => self.forward(now, id, &self.conns.get(id), Dir::In, p, buf, flags),
                         Err(r) => Verdict::Drop(r),

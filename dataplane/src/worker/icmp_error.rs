@@ -136,7 +136,7 @@ impl<B: PacketBuf> Worker<B> {
         let key = FlowKey { src: q.dst(), dst: q.src(), sport: qdport, dport: qsport, proto };
         let Some((id, dir)) = self.conns.lookup(&key) else { return Verdict::Drop(DropReason::Icmp) };
         let c = self.conns.get(id);
-        if !self.loads.get(c.dest).available {
+        if !self.loads.is_available(c.dest) {
             return Verdict::Drop(DropReason::DestRemoved);
         }
         let qoff = p.l4_off + icmp::HEADER_LEN;

@@ -13,11 +13,14 @@ pub(super) struct Loads {
     by_service: Vec<Vec<DestLoad>>,
     /// Per dest id: its service and its position in the service's list.
     at: Vec<(ServiceId, u32)>,
+    /// Per dest id: a copy of its load's `available`, which every packet of a connection checks
+    /// (one load instead of three dependent ones). Change it with [`Loads::set_available`].
+    available: Vec<bool>,
 }
 
 impl Loads {
     pub(super) fn new(snap: &Snapshot) -> Loads {
-        let mut loads = Loads { by_service: Vec::new(), at: Vec::new() };
+        let mut loads = Loads { by_service: Vec::new(), at: Vec::new(), available: Vec::new() };
         loads.grow(snap);
         loads
     }
@@ -27,6 +30,7 @@ impl Loads {
     /// Returns the services whose server list changed, which need their scheduler updated.
     pub(super) fn grow(&mut self, snap: &Snapshot) -> Vec<ServiceId> {
         self.at.resize(snap.dests.len(), (0, 0));
+        self.available.resize(snap.dests.len(), true);
         let mut changed = Vec::new();
         for (i, s) in snap.services.iter().enumerate() {
             if i == self.by_service.len() {
@@ -50,6 +54,17 @@ impl Loads {
     #[inline]
     pub(super) fn service_of(&self, d: DestId) -> ServiceId {
         self.at[d as usize].0
+    }
+
+    /// Whether server `d` takes packets (LVS: not removed from its service).
+    #[inline]
+    pub(super) fn is_available(&self, d: DestId) -> bool {
+        self.available[d as usize]
+    }
+
+    pub(super) fn set_available(&mut self, d: DestId, available: bool) {
+        self.get_mut(d).available = available;
+        self.available[d as usize] = available;
     }
 
     #[inline]

@@ -409,13 +409,13 @@ impl<B: PacketBuf> Worker<B> {
     /// Runtime edit: take a real server out of its service. Its templates become invalid; its
     /// connections' packets are dropped, or with `expire_nodest_conn` expired and rescheduled.
     pub fn remove_dest(&mut self, dest: DestId) {
-        self.loads.get_mut(dest).available = false;
+        self.loads.set_available(dest, false);
         self.rescheduled(dest);
     }
 
     /// Runtime edit: put a removed real server back into its service.
     pub fn restore_dest(&mut self, dest: DestId) {
-        self.loads.get_mut(dest).available = true;
+        self.loads.set_available(dest, true);
         self.rescheduled(dest);
     }
 
