@@ -112,6 +112,26 @@ impl Parsed {
         };
         Some(FlowKey { src: self.src, dst: self.dst, sport, dport, proto })
     }
+
+    /// [`Parsed::flow_key`] with the ports read from `frame`, the buffer this summary was parsed
+    /// from. For the packet path right after the parse: the parse stored the ports as two 16-bit
+    /// fields, and `flow_key`'s one 32-bit read of both would wait for those stores to drain.
+    #[inline]
+    pub fn flow_key_in(&self, frame: &[u8]) -> Option<FlowKey> {
+        let proto = match self.l4 {
+            L4::Tcp { .. } => Proto::Tcp,
+            L4::Udp { .. } => Proto::Udp,
+            _ => return None,
+        };
+        let ports = frame.get(self.l4_off..self.l4_off + 4)?;
+        Some(FlowKey {
+            src: self.src,
+            dst: self.dst,
+            sport: u16::from_be_bytes([ports[0], ports[1]]),
+            dport: u16::from_be_bytes([ports[2], ports[3]]),
+            proto,
+        })
+    }
 }
 
 /// Declares [`ParseError`] with its counter names and the `ALL` list from one table, so the three
@@ -470,6 +490,13 @@ mod tests {
         let u = parse_frame(&UDP_V6).unwrap();
         assert!(u.is_ipv6());
         assert_eq!(u.flow_key().map(|k| k.proto), Some(Proto::Udp));
+        // The packet path's variant reads the ports from the frame: the same key, for every kind.
+        for frame in
+            [&TCP_SYN_V4[..], &TCP_DATA_V4, &UDP_V4, &UDP_V4_QINQ, &TCP_SYNACK_V6, &UDP_V6, &ICMP_ECHO_REQ]
+        {
+            let p = parse_frame(frame).unwrap();
+            assert_eq!(p.flow_key_in(frame), p.flow_key());
+        }
         assert_eq!(u.tcp_flags(), None);
         let icmp = parse_frame(&ICMP_FRAG_NEEDED).unwrap();
         assert_eq!(icmp.l4, L4::Icmp { ty: 3, code: 4 });
@@ -620,6 +647,7 @@ mod tests {
 
     /// What every `Ok` promises the later stages.
     fn check_invariants(buf: &[u8], p: &Parsed) {
+        assert_eq!(p.flow_key_in(buf), p.flow_key(), "the packet path's key differs");
         let (l3, l4) = (p.l3_off, p.l4_off);
         assert!((14..=22).contains(&l3) && l3 <= l4);
         assert!(l3 + p.l3_len as usize <= buf.len());

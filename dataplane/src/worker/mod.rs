@@ -202,7 +202,8 @@ impl<B: PacketBuf> Worker<B> {
     #[inline]
     pub fn prefetch(&self, frame: &[u8], out: &mut Prepared) {
         parse_frame_into(frame, &mut out.parsed);
-        out.probe = out.parsed.as_ref().ok().and_then(Parsed::flow_key).map(|key| self.conns.probe_key(&key));
+        out.probe =
+            out.parsed.as_ref().ok().and_then(|p| p.flow_key_in(frame)).map(|key| self.conns.probe_key(&key));
         if let Some(probe) = &out.probe {
             self.conns.prefetch(probe);
         }
