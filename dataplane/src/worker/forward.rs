@@ -30,13 +30,15 @@ impl<B: PacketBuf> Worker<B> {
         if p.is_fragment {
             return Verdict::Drop(DropReason::Fragment);
         }
-        let local = self.snap.local_iface(p.dst).is_some();
+        // Whether the packet is for one of our own addresses: a scan of the interfaces' addresses,
+        // needed only off the connection path.
+        let local = || self.snap.local_iface(p.dst).is_some();
         match p.l4 {
-            L4::Tcp { sport, dport, flags } => self.l4(now, p, buf, Proto::Tcp, sport, dport, flags, local),
-            L4::Udp { sport, dport } => self.l4(now, p, buf, Proto::Udp, sport, dport, TcpFlags::NONE, local),
+            L4::Tcp { sport, dport, flags } => self.l4(now, p, buf, Proto::Tcp, sport, dport, flags),
+            L4::Udp { sport, dport } => self.l4(now, p, buf, Proto::Udp, sport, dport, TcpFlags::NONE),
             L4::Icmp { ty, .. } if icmp_error::is_error(ty) => self.icmp_error(now, p, buf),
-            L4::Icmp { .. } if local || self.snap.is_vip(p.dst) => self.echo_reply(iface, p, buf),
-            _ if local => Verdict::Drop(DropReason::Local),
+            L4::Icmp { .. } if local() || self.snap.is_vip(p.dst) => self.echo_reply(iface, p, buf),
+            _ if local() => Verdict::Drop(DropReason::Local),
             _ if p.ip_proto == ip_proto::ICMP => Verdict::Drop(DropReason::Icmp),
             _ => Verdict::Drop(DropReason::NoMatch),
         }
@@ -52,7 +54,6 @@ impl<B: PacketBuf> Worker<B> {
         sport: u16,
         dport: u16,
         flags: TcpFlags,
-        local: bool,
     ) -> Verdict {
         let key = FlowKey { src: p.src, dst: p.dst, sport, dport, proto };
         let syn_only = proto == Proto::Tcp
@@ -105,6 +106,7 @@ impl<B: PacketBuf> Worker<B> {
             }
         }
         let Some(svc) = self.snap.service_for(proto, p.dst, dport) else {
+            let local = self.snap.local_iface(p.dst).is_some();
             return if local || self.snap.is_vip(p.dst) {
                 Verdict::Drop(if local { DropReason::Local } else { DropReason::NoService })
             } else {
