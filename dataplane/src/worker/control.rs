@@ -104,6 +104,7 @@ impl<B: PacketBuf> Worker<B> {
             self.dest_stats = grown.clone();
             grown
         });
+        self.macs = snap.ifaces.iter().map(|i| i.mac).collect();
         self.snap = snap;
         Some(stats)
     }

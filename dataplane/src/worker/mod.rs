@@ -110,6 +110,10 @@ pub struct Worker<B> {
     neigh_shares: Vec<NeighShare>,
     /// Tunnel state: path MTUs toward real servers, outer IP ident, waiting fragments, ICMP budget.
     tunnel: tunnel::TunnelState,
+    /// The interfaces' MACs by index, read by every packet (the destination check, the source of
+    /// the frame going out): a small array of their own instead of the snapshot's interface
+    /// records, whose lines the packet traffic evicts. Follows the snapshot.
+    macs: Box<[[u8; 6]]>,
     /// The probe of the flow key of the packet being processed, when the prefetch stage computed
     /// it ([`Worker::process_prepared`]); the lookup takes it instead of hashing again.
     flow_probe: Option<KeyProbe>,
@@ -162,6 +166,7 @@ impl<B: PacketBuf> Worker<B> {
             neigh_shares: Vec::with_capacity(NEIGH_CAPACITY),
             tunnel: tunnel::TunnelState::new(id),
             flow_probe: None,
+            macs: snap.ifaces.iter().map(|i| i.mac).collect(),
             snap,
         }
     }
@@ -362,7 +367,7 @@ impl<B: PacketBuf> Worker<B> {
         from_wire: bool,
     ) -> Verdict {
         let dst = EthernetFrame::new_unchecked(&*buf).dst_addr();
-        let ours = EthernetAddress(self.snap.ifaces[iface as usize].mac);
+        let ours = EthernetAddress(self.macs[iface as usize]);
         if dst != ours && !dst.is_broadcast() {
             return Verdict::Drop(DropReason::NotForUs);
         }
@@ -447,7 +452,7 @@ impl<B: PacketBuf> Worker<B> {
     fn write_ethernet(&self, frame: &mut [u8], iface: IfIndex, dst: [u8; 6]) {
         let mut f = EthernetFrame::new_unchecked(frame);
         f.set_dst_addr(EthernetAddress(dst));
-        f.set_src_addr(EthernetAddress(self.snap.ifaces[iface as usize].mac));
+        f.set_src_addr(EthernetAddress(self.macs[iface as usize]));
     }
 }
 
