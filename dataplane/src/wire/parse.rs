@@ -250,16 +250,12 @@ fn parse_in_place(buf: &[u8], out: &mut Result<Parsed, ParseError>) -> Result<()
         dst: Addr::UNSPECIFIED,
         l4: L4::Unparsed,
     });
-    let Ok(p) = out else { unreachable!("just stored") };
-    match tags.ethertype {
-        ethertype::IPV4 => parse_ipv4(l3, p)?,
-        ethertype::IPV6 => parse_ipv6(l3, p)?,
-        ethertype::ARP => {
-            arp::Packet::new_checked(l3).map_err(|_| ParseError::ArpTruncated)?;
-        }
-        _ => {}
+    match (tags.ethertype, out) {
+        (ethertype::IPV4, Ok(p)) => parse_ipv4(l3, p),
+        (ethertype::IPV6, Ok(p)) => parse_ipv6(l3, p),
+        (ethertype::ARP, _) => arp::Packet::new_checked(l3).map(|_| ()).map_err(|_| ParseError::ArpTruncated),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 #[inline]
