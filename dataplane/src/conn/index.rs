@@ -71,6 +71,28 @@ fn reduce(x: u32, n: u32) -> u32 {
     ((u64::from(x) * u64::from(n)) >> 32) as u32
 }
 
+/// Bit `w` set where way `w` holds `sig`: two SSE2 compares and a movemask on x86_64, where the
+/// plain loop (below) compiles to ~30 scalar instructions; it runs twice per packet.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn mask_of(sigs: &[u32; WAYS], sig: u32) -> u32 {
+    use core::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi32, _mm_loadu_si128, _mm_movemask_epi8, _mm_packs_epi16, _mm_packs_epi32,
+        _mm_set1_epi32, _mm_setzero_si128,
+    };
+    let p = sigs.as_ptr().cast::<__m128i>();
+    // SAFETY: SSE2 is part of the x86_64 baseline, so the target feature is present; the two
+    // unaligned 16-byte loads read `sigs[0..4]` and `sigs[4..8]`, inside the borrowed array.
+    unsafe {
+        let key = _mm_set1_epi32(sig as i32);
+        let lo = _mm_cmpeq_epi32(_mm_loadu_si128(p), key);
+        let hi = _mm_cmpeq_epi32(_mm_loadu_si128(p.add(1)), key);
+        // Lanes of all ones or all zeros narrow exactly: 8 × i16, then 8 × i8, a bit each.
+        _mm_movemask_epi8(_mm_packs_epi16(_mm_packs_epi32(lo, hi), _mm_setzero_si128())) as u32
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
 #[inline]
 fn mask_of(sigs: &[u32; WAYS], sig: u32) -> u32 {
     let mut m = 0u32;
@@ -291,6 +313,16 @@ mod tests {
     fn hashes(n: usize, seed: u64) -> Vec<u64> {
         let mut s = seed;
         (0..n).map(|_| splitmix64(&mut s)).collect()
+    }
+
+    #[test]
+    fn mask_of_sets_the_bit_of_each_matching_way() {
+        let sigs = [7, 1, 7, 0, 0xffff_ffff, 7, 9, 7];
+        assert_eq!(mask_of(&sigs, 7), 0b1010_0101);
+        assert_eq!(mask_of(&sigs, 0xffff_ffff), 0b0001_0000);
+        assert_eq!(mask_of(&sigs, 1), 0b0000_0010);
+        assert_eq!(mask_of(&sigs, 5), 0);
+        assert_eq!(mask_of(&[0x8000_0000; WAYS], 0x8000_0000), 0xff);
     }
 
     #[test]

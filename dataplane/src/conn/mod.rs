@@ -12,6 +12,8 @@
 
 pub mod entry;
 mod hash;
+#[cfg(test)]
+pub(crate) use hash::splitmix64;
 mod index;
 mod mem;
 mod slot;
