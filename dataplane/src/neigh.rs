@@ -79,6 +79,8 @@ pub struct NeighCache<B> {
     /// most of them. A slot holds an entry only while its MAC needs no re-probe, and is cleared
     /// when ARP changes it, so a hit answers exactly what `entries` would.
     fast: [Fast; FAST_SLOTS],
+    /// See [`NeighCache::epoch`]; starts at 1, so that 0 can mean "never read".
+    epoch: u32,
     capacity: usize,
     requests: Vec<Request>,
     /// Held packets whose neighbour resolved: (iface, MAC, packet); the worker fills in Ethernet.
@@ -92,6 +94,7 @@ impl<B> NeighCache<B> {
         NeighCache {
             entries: FxHashMap::with_capacity_and_hasher(capacity, Default::default()),
             fast: [Fast::EMPTY; FAST_SLOTS],
+            epoch: 1,
             capacity,
             requests: Vec::with_capacity(capacity),
             released: Vec::with_capacity(capacity * HOLD),
@@ -102,10 +105,17 @@ impl<B> NeighCache<B> {
     /// The MAC of `ip`, if known. Schedules a background re-probe of an old entry.
     #[inline]
     pub fn lookup(&mut self, now: Instant, ip: Addr) -> Option<[u8; 6]> {
+        self.lookup_until(now, ip).map(|(mac, _)| mac)
+    }
+
+    /// [`NeighCache::lookup`], with the time until which the answer holds unless
+    /// [`NeighCache::epoch`] moves (at or before `now` when a re-probe is due).
+    #[inline]
+    pub fn lookup_until(&mut self, now: Instant, ip: Addr) -> Option<([u8; 6], Instant)> {
         let slot = Self::slot(&ip);
         let f = &self.fast[slot];
         if f.ip == ip && now < f.fresh_until {
-            return Some(f.mac);
+            return Some((f.mac, f.fresh_until));
         }
         let e = self.entries.get_mut(&ip)?;
         let mac = e.mac?;
@@ -124,7 +134,13 @@ impl<B> NeighCache<B> {
                 self.requests.push(Request { iface: e.iface, target: ip });
             }
         }
-        Some(mac)
+        Some((mac, fresh_until))
+    }
+
+    /// Advances whenever a neighbour's MAC may have changed: what was read before is stale.
+    #[inline]
+    pub fn epoch(&self) -> u32 {
+        self.epoch
     }
 
     #[inline]
@@ -132,8 +148,9 @@ impl<B> NeighCache<B> {
         usize::from(ip.0[15] ^ ip.0[14].rotate_left(3)) % FAST_SLOTS
     }
 
-    /// Forget `ip`'s front-cache slot, before its entry changes.
+    /// Forget `ip`'s front-cache slot, before its entry changes, and advance the epoch.
     fn unfast(&mut self, ip: &Addr) {
+        self.epoch = self.epoch.wrapping_add(1);
         let f = &mut self.fast[Self::slot(ip)];
         if f.ip == *ip {
             *f = Fast::EMPTY;
@@ -362,6 +379,27 @@ mod tests {
             assert_eq!(c.lookup(later, IP), Some(moved));
         }
         assert_eq!(c.lookup(later, Addr::from_v4([198, 18, 2, 1])), None);
+    }
+
+    #[test]
+    fn answers_say_how_long_they_hold_and_changes_move_the_epoch() {
+        let mut c: NeighCache<u8> = NeighCache::new(8);
+        let e0 = c.epoch();
+        c.learn(t(10), 0, IP, MAC, true);
+        let e1 = c.epoch();
+        assert_ne!(e0, e1);
+        let until = t(10) + REACHABLE;
+        assert_eq!(c.lookup_until(t(11), IP), Some((MAC, until)), "from the table");
+        assert_eq!(c.lookup_until(t(12), IP), Some((MAC, until)), "from the front cache");
+        assert_eq!(c.epoch(), e1, "lookups change nothing");
+        c.learn(t(20), 0, IP, [2, 0, 0, 0, 0, 9], false);
+        assert_ne!(c.epoch(), e1, "a new MAC");
+        c.add_static(1, Addr::from_v4([198, 19, 0, 12]), MAC);
+        assert_eq!(
+            c.lookup_until(t(30), Addr::from_v4([198, 19, 0, 12])),
+            Some((MAC, Instant::from_millis(u64::MAX))),
+            "a static entry holds for ever"
+        );
     }
 
     #[test]

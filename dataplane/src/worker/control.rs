@@ -105,6 +105,7 @@ impl<B: PacketBuf> Worker<B> {
             grown
         });
         self.macs = snap.ifaces.iter().map(|i| i.mac).collect();
+        self.hops.grow(snap.dests.len());
         self.snap = snap;
         Some(stats)
     }

@@ -303,7 +303,7 @@ impl<B: PacketBuf> Worker<B> {
         if !self.ftp.has_pending() {
             return verdict;
         }
-        let forwarded = matches!(verdict, Verdict::Route { .. } | Verdict::Tx(_));
+        let forwarded = matches!(verdict, Verdict::Route { .. } | Verdict::Server { .. } | Verdict::Tx(_));
         match self.ftp.finish(pkt, forwarded) {
             Ok(()) => verdict,
             // A buffer without tailroom (or, never in practice, a frame that is not the one
@@ -369,7 +369,7 @@ impl<B: PacketBuf> Worker<B> {
         }
 
         match (c.fwd, dir) {
-            (Fwd::Dr, Dir::In) => Verdict::Route { to: c.rs, on_link: true },
+            (Fwd::Dr, Dir::In) => Verdict::Server { dest: c.dest, to: c.rs, on_link: true },
             (Fwd::Nat, _) => {
                 if !ttl_allows_forwarding(buf, p) {
                     return Verdict::Drop(DropReason::TtlExceeded);
@@ -383,7 +383,7 @@ impl<B: PacketBuf> Worker<B> {
                 match dir {
                     Dir::In => {
                         nat_rewrite(buf, p, End::Dst, c.rs, c.rport);
-                        Verdict::Route { to: c.rs, on_link: false }
+                        Verdict::Server { dest: c.dest, to: c.rs, on_link: false }
                     }
                     Dir::Out => {
                         nat_rewrite(buf, p, End::Src, c.vip, c.vport);

@@ -15,6 +15,7 @@
 
 mod control;
 mod forward;
+mod hops;
 mod host;
 mod icmp_error;
 mod loads;
@@ -24,6 +25,7 @@ mod tunnel;
 pub use control::{Command, Reply};
 pub use share::NeighShare;
 
+use crate::addr::Addr;
 use crate::buf::PacketBuf;
 use crate::conn::{ConnTable, Expiry, KeyProbe};
 use crate::neigh::NeighCache;
@@ -36,6 +38,7 @@ use crate::time::Instant;
 use crate::wire::{
     ethernet, ethertype, parse_frame, parse_frame_into, EthernetAddress, EthernetFrame, ParseError, Parsed,
 };
+use hops::{Hop, Hops};
 use loads::Loads;
 use std::sync::Arc;
 
@@ -59,6 +62,13 @@ pub(crate) enum Verdict {
     /// Rewritten for the wire except for Ethernet: route toward this address and resolve the
     /// next hop. `on_link` requires the address itself to be a neighbour (DR).
     Route {
+        to: crate::addr::Addr,
+        on_link: bool,
+    },
+    /// [`Verdict::Route`] toward real server `dest`, whose address `to` is: its next hop may be
+    /// cached ([`hops`]).
+    Server {
+        dest: u32,
         to: crate::addr::Addr,
         on_link: bool,
     },
@@ -114,6 +124,9 @@ pub struct Worker<B> {
     /// the frame going out): a small array of their own instead of the snapshot's interface
     /// records, whose lines the packet traffic evicts. Follows the snapshot.
     macs: Box<[[u8; 6]]>,
+    /// Each real server's next hop, so that its packets skip the route scan and the neighbour
+    /// lookup.
+    hops: Hops,
     /// The probe of the flow key of the packet being processed, when the prefetch stage computed
     /// it ([`Worker::process_prepared`]); the lookup takes it instead of hashing again.
     flow_probe: Option<KeyProbe>,
@@ -166,6 +179,7 @@ impl<B: PacketBuf> Worker<B> {
             neigh_shares: Vec::with_capacity(NEIGH_CAPACITY),
             tunnel: tunnel::TunnelState::new(id),
             flow_probe: None,
+            hops: Hops::new(snap.dests.len()),
             macs: snap.ifaces.iter().map(|i| i.mac).collect(),
             snap,
         }
@@ -301,17 +315,37 @@ impl<B: PacketBuf> Worker<B> {
         self.finish(now, verdict, pkt)
     }
 
+    /// Carry out a verdict. The common one, a packet to a real server whose next hop is known,
+    /// is handled here, inlined into the packet path: the action is built where the driver reads
+    /// it rather than copied out of a callee's return slot.
+    #[inline(always)]
     fn finish(&mut self, now: Instant, verdict: Verdict, mut pkt: B) -> Action<B> {
+        if let Verdict::Server { dest, on_link, .. } = verdict {
+            // A packet that fits any MTU, to a server whose hop is still valid.
+            if pkt.len() <= ethernet::HEADER_LEN + usize::from(self.snap.min_mtu) {
+                if let Some(&h) =
+                    self.hops.get(dest, self.neigh.epoch(), now).filter(|h| h.direct || !on_link)
+                {
+                    self.write_ethernet(pkt.as_mut(), h.iface, h.mac);
+                    return Action::Tx(h.iface, pkt);
+                }
+            }
+        }
+        self.finish_slow(now, verdict, pkt)
+    }
+
+    #[inline(never)]
+    fn finish_slow(&mut self, now: Instant, verdict: Verdict, mut pkt: B) -> Action<B> {
         match verdict {
             Verdict::Tx(out) => Action::Tx(out, pkt),
             Verdict::Consumed => Action::Free(pkt),
             Verdict::Encap { svc, rs } => {
                 let v = self.tunnel_xmit(now, svc, rs, &mut pkt);
-                self.finish(now, v, pkt)
+                self.finish_slow(now, v, pkt)
             }
             Verdict::Cut { to, len } => {
                 pkt.trim(pkt.len().saturating_sub(len as usize));
-                self.finish(now, Verdict::Route { to, on_link: false }, pkt)
+                self.finish_slow(now, Verdict::Route { to, on_link: false }, pkt)
             }
             Verdict::Drop(r) => {
                 self.stats.count_drop(r);
@@ -324,37 +358,46 @@ impl<B: PacketBuf> Worker<B> {
                 } else {
                     Verdict::Drop(DropReason::IcmpRateLimit)
                 };
-                self.finish(now, v, pkt)
+                self.finish_slow(now, v, pkt)
             }
-            Verdict::Route { to, on_link } => {
-                let Some(nh) = self.snap.routes.lookup(to).filter(|nh| !on_link || nh.neighbour == to) else {
-                    self.stats.count_drop(DropReason::NoRoute);
-                    return Action::Free(pkt);
-                };
-                // Larger than the smallest MTU: it may not fit this way out. DF packets were answered
-                // before their rewrite (forward::too_big); the others are fragmented, as the kernel
-                // fragments LVS's NAT and DR packets.
-                if pkt.len() > ethernet::HEADER_LEN + usize::from(self.snap.min_mtu) {
-                    let mtu = usize::from(self.snap.ifaces[nh.iface as usize].mtu);
-                    if pkt.len() > ethernet::HEADER_LEN + mtu && !self.fragment(&mut pkt, to, mtu) {
-                        self.stats.count_drop(DropReason::TooBig);
-                        return Action::Free(pkt);
-                    }
-                }
-                match self.neigh.lookup(now, nh.neighbour) {
-                    Some(mac) => {
-                        self.write_ethernet(pkt.as_mut(), nh.iface, mac);
-                        Action::Tx(nh.iface, pkt)
-                    }
-                    None => match self.neigh.hold(now, nh.iface, nh.neighbour, pkt) {
-                        Ok(()) => Action::Held,
-                        Err(pkt) => {
-                            self.stats.count_drop(DropReason::NeighQueueFull);
-                            Action::Free(pkt)
-                        }
-                    },
-                }
+            Verdict::Route { to, on_link } => self.route(now, to, on_link, None, pkt),
+            Verdict::Server { dest, to, on_link } => self.route(now, to, on_link, Some(dest), pkt),
+        }
+    }
+
+    /// Route a packet toward `to` and resolve its next hop; remember the hop of real server
+    /// `dest`.
+    fn route(&mut self, now: Instant, to: Addr, on_link: bool, dest: Option<u32>, mut pkt: B) -> Action<B> {
+        let Some(nh) = self.snap.routes.lookup(to).filter(|nh| !on_link || nh.neighbour == to) else {
+            self.stats.count_drop(DropReason::NoRoute);
+            return Action::Free(pkt);
+        };
+        // Larger than the smallest MTU: it may not fit this way out. DF packets were answered
+        // before their rewrite (forward::too_big); the others are fragmented, as the kernel
+        // fragments LVS's NAT and DR packets.
+        if pkt.len() > ethernet::HEADER_LEN + usize::from(self.snap.min_mtu) {
+            let mtu = usize::from(self.snap.ifaces[nh.iface as usize].mtu);
+            if pkt.len() > ethernet::HEADER_LEN + mtu && !self.fragment(&mut pkt, to, mtu) {
+                self.stats.count_drop(DropReason::TooBig);
+                return Action::Free(pkt);
             }
+        }
+        match self.neigh.lookup_until(now, nh.neighbour) {
+            Some((mac, fresh_until)) => {
+                if let Some(dest) = dest {
+                    let epoch = self.neigh.epoch();
+                    self.hops.set(dest, Hop::new(nh.iface, mac, nh.neighbour == to, epoch, fresh_until));
+                }
+                self.write_ethernet(pkt.as_mut(), nh.iface, mac);
+                Action::Tx(nh.iface, pkt)
+            }
+            None => match self.neigh.hold(now, nh.iface, nh.neighbour, pkt) {
+                Ok(()) => Action::Held,
+                Err(pkt) => {
+                    self.stats.count_drop(DropReason::NeighQueueFull);
+                    Action::Free(pkt)
+                }
+            },
         }
     }
 

@@ -272,6 +272,34 @@ fn nat_resolves_rewrites_and_translates_replies() {
 }
 
 #[test]
+fn a_servers_cached_next_hop_follows_arp_and_is_re_probed_when_old() {
+    let mut r = Rig::new();
+    r.neighbour(EXT, CLIENT, CLIENT_MAC);
+    r.neighbour(INT, rs_ip(11), rs_mac(11));
+    let syn = tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, 40000, 80, SYN);
+    let ack = tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, 40000, 80, ACK);
+    assert_eq!(&r.tx(EXT, &syn).1[0..6], &rs_mac(11));
+    assert_eq!(&r.tx(EXT, &ack).1[0..6], &rs_mac(11), "from the cached hop");
+    // The server moves to another MAC: the next packet goes there, not to the cached one.
+    let moved = [0x02, 0x5e, 0, 0, 0, 0x99];
+    r.neighbour(INT, rs_ip(11), moved);
+    assert_eq!(&r.tx(EXT, &ack).1[0..6], &moved);
+    assert_eq!(&r.tx(EXT, &ack).1[0..6], &moved);
+    // Past the reachable time the MAC still forwards, and is re-probed in the background.
+    assert!(!r.w.wants_arp_request());
+    r.now = r.now + crate::neigh::REACHABLE + core::time::Duration::from_millis(1);
+    let (out, f) = r.tx(EXT, &ack);
+    assert_eq!((out, &f[0..6]), (INT, &moved[..]));
+    assert!(r.w.wants_arp_request(), "a cached hop must not hide the re-probe");
+    // DR needs the server on-link: its packets take the same hop check.
+    r.neighbour(INT, rs_ip(21), rs_mac(21));
+    for _ in 0..3 {
+        let (out, f) = r.tx(EXT, &tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_DR, 42000, 80, SYN));
+        assert_eq!((out, &f[0..6]), (INT, &rs_mac(21)[..]));
+    }
+}
+
+#[test]
 fn nat_round_robin_spreads_new_connections() {
     let mut r = Rig::new();
     r.neighbour(EXT, CLIENT, CLIENT_MAC);
