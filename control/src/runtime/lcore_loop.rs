@@ -132,7 +132,9 @@ impl LcoreJob {
         0
     }
 
-    #[inline]
+    // Inlined so the action's fields are read one by one, as the worker wrote them: one wide load
+    // of the whole action waits until the narrower stores have left the store buffer.
+    #[inline(always)]
     fn act(
         &self,
         act: Action<Pkt>,
