@@ -87,7 +87,7 @@ fn lookups(c: &mut Criterion) {
                             }
                         }
                         if stages == 2 {
-                            for p in probes.iter().flatten() {
+                            for p in probes.iter_mut().flatten() {
                                 t.prefetch_entry(p);
                             }
                         }

@@ -77,7 +77,7 @@ impl LcoreJob {
                 for (slot, m) in parsed.iter_mut().zip(rx.iter()) {
                     self.worker.prefetch(m, slot);
                 }
-                for p in &parsed[..rx.len()] {
+                for p in &mut parsed[..rx.len()] {
                     self.worker.prefetch_entry(p);
                 }
                 for (i, m) in rx.drain().enumerate() {

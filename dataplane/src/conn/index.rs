@@ -63,6 +63,9 @@ struct Node {
 pub(crate) struct Index {
     buckets: Box<[Bucket]>,
     search: Box<[Node]>,
+    /// Advances on every insert and removal: a lookup hint taken at one generation
+    /// ([`Index::prefetch_matches`]) holds while it is unchanged.
+    generation: u32,
 }
 
 #[inline]
@@ -110,6 +113,7 @@ impl Index {
         Index {
             buckets: super::mem::filled(n, EMPTY_BUCKET),
             search: vec![Node { bucket: 0, parent: ROOT, way: 0 }; SEARCH_NODES].into_boxed_slice(),
+            generation: 0,
         }
     }
 
@@ -146,18 +150,30 @@ impl Index {
     /// Second stage after [`Index::prefetch_first`]: hand the items of the first bucket that carry
     /// the key's signature to `f` (to prefetch what they name); if none does, the key is in the
     /// second bucket or nowhere, and that bucket starts loading instead.
+    ///
+    /// Returns the first of those items: the one [`Index::find`] tests first, as long as the
+    /// index is at the same [`Index::generation`].
     #[inline]
-    pub(crate) fn prefetch_matches(&self, p: &Probe, mut f: impl FnMut(u32)) {
+    pub(crate) fn prefetch_matches(&self, p: &Probe, mut f: impl FnMut(u32)) -> Option<u32> {
         let bucket = &self.buckets[p.b1 as usize];
         let mut m = mask_of(&bucket.sig, p.sig);
         if m == 0 {
             prefetch(&self.buckets[p.b2 as usize]);
+            return None;
         }
+        let first = bucket.item[m.trailing_zeros() as usize];
         while m != 0 {
             let w = m.trailing_zeros() as usize;
             m &= m - 1;
             f(bucket.item[w]);
         }
+        Some(first)
+    }
+
+    /// See the field; wraps (a hint never waits 2^32 changes).
+    #[inline]
+    pub(crate) fn generation(&self) -> u32 {
+        self.generation
     }
 
     /// The first item with the key's signature that `is_it` accepts.
@@ -179,6 +195,7 @@ impl Index {
 
     /// Remove `item` stored under probe `p`; false if it was not there.
     pub(crate) fn remove(&mut self, p: &Probe, item: u32) -> bool {
+        self.generation = self.generation.wrapping_add(1);
         for b in [p.b1, p.b2] {
             let bucket = &mut self.buckets[b as usize];
             let mut m = mask_of(&bucket.sig, p.sig);
@@ -197,6 +214,7 @@ impl Index {
     /// Insert `item` under probe `p`. `probe_of` gives the probe of an item already stored (needed
     /// to find its other bucket when it has to move). False if no room could be made.
     pub(crate) fn insert(&mut self, p: &Probe, item: u32, probe_of: impl Fn(u32) -> Probe) -> bool {
+        self.generation = self.generation.wrapping_add(1);
         for b in [p.b1, p.b2] {
             if let Some(w) = self.free_way(b) {
                 self.put(b, w, p.sig, item);

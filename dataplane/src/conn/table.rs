@@ -56,10 +56,21 @@ impl fmt::Display for InsertError {
 
 impl std::error::Error for InsertError {}
 
-/// A connection key's hash and candidate buckets in one table ([`ConnTable::probe_key`]). Only
-/// meaningful with that table and that key.
+/// A connection key's hash and candidate buckets in one table ([`ConnTable::probe_key`]), and
+/// after [`ConnTable::prefetch_entry`] the index item the lookup tests first. Only meaningful with
+/// that table and that key.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct KeyProbe(Probe);
+pub struct KeyProbe {
+    probe: Probe,
+    /// The first item of the first bucket with the key's signature, or [`NO_HINT`].
+    hint: u32,
+    /// The index generation the hint was read at.
+    generation: u32,
+}
+
+/// No lookup hint: the item value of no entry (items are `position × 2 + direction`, positions
+/// below 2^31 − 1).
+const NO_HINT: u32 = u32::MAX;
 
 /// What to do with an entry whose deadline has passed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -159,7 +170,7 @@ impl ConnTable {
     /// and a division).
     #[inline]
     pub fn probe_key(&self, key: &FlowKey) -> KeyProbe {
-        KeyProbe(self.probe(key, false))
+        KeyProbe { probe: self.probe(key, false), hint: NO_HINT, generation: 0 }
     }
 
     /// Start loading the index bucket of `key` that holds it if it has room (most keys), so a
@@ -168,18 +179,21 @@ impl ConnTable {
     /// loaded by [`ConnTable::prefetch_entry`] only for keys not in the first.
     #[inline]
     pub fn prefetch(&self, probe: &KeyProbe) {
-        self.index.prefetch_first(&probe.0);
+        self.index.prefetch_first(&probe.probe);
     }
 
     /// Second stage of a burst prefetch, once the first buckets have arrived: start loading the
     /// entries whose signature matches the key there (usually one), without reading them yet, or
-    /// else the key's second bucket.
+    /// else the key's second bucket. The probe keeps the first match as a hint, so that the lookup
+    /// needs the bucket again only if the index changed meanwhile or the hint is not the key's.
     #[inline]
-    pub fn prefetch_entry(&self, probe: &KeyProbe) {
+    pub fn prefetch_entry(&self, probe: &mut KeyProbe) {
         let entries = &self.entries;
-        self.index.prefetch_matches(&probe.0, |it| {
+        let first = self.index.prefetch_matches(&probe.probe, |it| {
             super::index::prefetch(&entries[split(it).0]);
         });
+        probe.hint = first.unwrap_or(NO_HINT);
+        probe.generation = self.index.generation();
     }
 
     /// The connection (not template) one of whose keys is `key`.
@@ -191,8 +205,17 @@ impl ConnTable {
     /// [`ConnTable::lookup`] with the key's [`ConnTable::probe_key`] already computed.
     #[inline]
     pub fn lookup_probed(&self, key: &FlowKey, probe: &KeyProbe) -> Option<(ConnId, Dir)> {
-        debug_assert_eq!(probe.0, self.probe(key, false), "probe of another key");
-        self.find_probed(&probe.0, key, false)
+        debug_assert_eq!(probe.probe, self.probe(key, false), "probe of another key");
+        // With the index unchanged since the hint was read, the hint is the item `find` would
+        // test first; if it is the key's, it is what `find` returns.
+        if probe.hint != NO_HINT && probe.generation == self.index.generation() {
+            let (i, dir) = split(probe.hint);
+            let s = &self.entries[i];
+            if !s.is_template() && self.v6.matches(s, dir, key) {
+                return Some((ConnId::from_index(i), dir));
+            }
+        }
+        self.find_probed(&probe.probe, key, false)
     }
 
     /// The persistence template whose key is `key`.
@@ -502,6 +525,46 @@ impl fmt::Debug for ConnTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::addr::{Addr, Proto};
+    use crate::conn::Fwd;
+
+    #[test]
+    fn hints_answer_lookups_until_the_index_changes() {
+        let mut t = ConnTable::with_seed(256, 3);
+        let conn = |i: u8| Conn {
+            proto: Proto::Tcp,
+            fwd: Fwd::Nat,
+            client: Addr::from_v4([198, 18, 0, i]),
+            cport: 1000,
+            vip: Addr::from_v4([198, 18, 1, 1]),
+            vport: 80,
+            rs: Addr::from_v4([198, 19, 0, 11]),
+            rport: 8080,
+            ..Conn::EMPTY
+        };
+        let ids: Vec<ConnId> = (0..100).map(|i| t.insert(conn(i)).unwrap()).collect();
+        let mut probes: Vec<(FlowKey, KeyProbe)> =
+            (0..100).map(|i| conn(i).in_key()).map(|k| (k, t.probe_key(&k))).collect();
+        for (_, p) in &mut probes {
+            t.prefetch_entry(p);
+        }
+        // Most keys sit in their first bucket, so most probes carry a hint, and it is theirs.
+        let hinted = probes.iter().filter(|(_, p)| p.hint != NO_HINT).count();
+        assert!(hinted > 80, "{hinted} hints");
+        for ((k, p), id) in probes.iter().zip(&ids) {
+            assert_eq!(t.lookup_probed(k, p), Some((*id, Dir::In)));
+        }
+        // A removal moves the generation: the hints are ignored, the lookups stay right, even for
+        // the removed entry's key and for an entry that reuses its place.
+        t.remove(ids[0]);
+        let again = t.insert(conn(200)).unwrap();
+        assert_eq!(again, ids[0], "the freed place is reused");
+        assert_ne!(probes[0].1.generation, t.index.generation());
+        assert_eq!(t.lookup_probed(&probes[0].0, &probes[0].1), None);
+        for ((k, p), id) in probes.iter().zip(&ids).skip(1) {
+            assert_eq!(t.lookup_probed(k, p), Some((*id, Dir::In)));
+        }
+    }
 
     #[test]
     fn memory_per_conn_is_within_budget() {

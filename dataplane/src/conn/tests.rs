@@ -263,9 +263,9 @@ fn prefetch_then_lookup_a_burst() {
     let conns: Vec<Conn> = (0..32).map(|i| conn(i, 2000, Fwd::Nat, ms(100))).collect();
     let ids: Vec<ConnId> = conns.iter().map(|c| t.insert(*c).unwrap()).collect();
     let keys: Vec<FlowKey> = conns.iter().map(|c| c.in_key()).collect();
-    let probes: Vec<_> = keys.iter().map(|k| t.probe_key(k)).collect();
+    let mut probes: Vec<_> = keys.iter().map(|k| t.probe_key(k)).collect();
     probes.iter().for_each(|p| t.prefetch(p));
-    probes.iter().for_each(|p| t.prefetch_entry(p));
+    probes.iter_mut().for_each(|p| t.prefetch_entry(p));
     let found: Vec<_> =
         keys.iter().zip(&probes).map(|(k, p)| t.lookup_probed(k, p).map(|(id, _)| id)).collect();
     assert_eq!(found, keys.iter().map(|k| t.lookup(k).map(|(id, _)| id)).collect::<Vec<_>>());
@@ -445,6 +445,16 @@ proptest! {
         let mut m = Model { live: vec![], gone: vec![] };
         let mut now = ms(start);
         for op in ops {
+            // Lookup hints taken before the step, used after it: a stale hint must never change
+            // what a lookup finds.
+            let known = m.live.iter().flat_map(|(_, c)| keys(c)).chain(m.gone.iter().copied());
+            let hinted: Vec<(FlowKey, KeyProbe)> = known
+                .map(|k| {
+                    let mut p = t.probe_key(&k);
+                    t.prefetch_entry(&mut p);
+                    (k, p)
+                })
+                .collect();
             match op {
                 Op::Insert { client, cport, vip, rs, fwd, udp, ttl } => {
                     let c = model_conn(client, cport, vip, rs, fwd, udp, now + Duration::from_millis(ttl.into()));
@@ -494,6 +504,9 @@ proptest! {
                 _ => {}
             }
             m.check(&t);
+            for (k, p) in &hinted {
+                prop_assert_eq!(t.lookup_probed(k, p), t.lookup(k), "hinted lookup of {:?}", k);
+            }
         }
         // Drain with the virtual clock: every entry is eventually visited and removed.
         let mut rounds = 0;

@@ -228,10 +228,11 @@ impl<B: PacketBuf> Worker<B> {
         }
     }
 
-    /// Second stage: start loading the connection entry the lookup will compare.
+    /// Second stage: start loading the connection entry the lookup will compare, and keep which
+    /// one it is, so that the lookup need not read the index bucket again.
     #[inline]
-    pub fn prefetch_entry(&self, pre: &Prepared) {
-        if let Some(probe) = &pre.probe {
+    pub fn prefetch_entry(&self, pre: &mut Prepared) {
+        if let Some(probe) = &mut pre.probe {
             self.conns.prefetch_entry(probe);
         }
     }

@@ -478,7 +478,7 @@ fn a_prefetched_burst_is_processed_exactly_like_single_packets() {
         _ => None,
     };
     let want: Vec<_> = frames.iter().map(|f| outs(plain.rx(EXT, f))).collect();
-    let parsed: Vec<_> = frames
+    let mut parsed: Vec<_> = frames
         .iter()
         .map(|f| {
             let mut pre = Prepared::NONE;
@@ -486,7 +486,7 @@ fn a_prefetched_burst_is_processed_exactly_like_single_packets() {
             pre
         })
         .collect();
-    for p in &parsed {
+    for p in &mut parsed {
         burst.w.prefetch_entry(p);
     }
     let got: Vec<_> = frames
