@@ -335,6 +335,8 @@ impl<B: PacketBuf> Worker<B> {
         self.finish_slow(now, verdict, pkt)
     }
 
+    /// Every other verdict, and a server's packet whose hop must be looked up (and is then
+    /// cached). Out of line: it is large and off the common path.
     #[inline(never)]
     fn finish_slow(&mut self, now: Instant, verdict: Verdict, mut pkt: B) -> Action<B> {
         match verdict {
