@@ -31,7 +31,7 @@ use crate::conn::{ConnTable, Expiry, KeyProbe};
 use crate::neigh::NeighCache;
 use crate::route::IfIndex;
 use crate::sched::Scheduler;
-use crate::service::{DestId, ServiceId, Snapshot};
+use crate::service::{ServiceId, Snapshot};
 use crate::stats::{DestStats, DropReason, WorkerStats};
 use crate::steer::Steering;
 use crate::time::Instant;
@@ -449,31 +449,6 @@ impl<B: PacketBuf> Worker<B> {
         });
         self.stats.conn_entries.set(self.conns.len() as u64);
         self.neigh.poll(now);
-    }
-
-    /// Runtime edit: set a real server's weight; 0 quiesces it (no new connections; its templates
-    /// stay valid unless `expire_quiescent_template`).
-    pub fn set_weight(&mut self, dest: DestId, weight: u32) {
-        self.loads.get_mut(dest).weight = weight;
-        self.rescheduled(dest);
-    }
-
-    /// Runtime edit: take a real server out of its service. Its templates become invalid; its
-    /// connections' packets are dropped, or with `expire_nodest_conn` expired and rescheduled.
-    pub fn remove_dest(&mut self, dest: DestId) {
-        self.loads.set_available(dest, false);
-        self.rescheduled(dest);
-    }
-
-    /// Runtime edit: put a removed real server back into its service.
-    pub fn restore_dest(&mut self, dest: DestId) {
-        self.loads.set_available(dest, true);
-        self.rescheduled(dest);
-    }
-
-    fn rescheduled(&mut self, dest: DestId) {
-        let svc = self.loads.service_of(dest);
-        self.scheds[svc as usize].update(self.loads.of_service(svc));
     }
 
     /// A held packet whose next hop has resolved, ready to transmit.
