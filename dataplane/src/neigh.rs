@@ -251,12 +251,19 @@ impl<B> NeighCache<B> {
         }
     }
 
+    /// When [`NeighCache::poll`] next has work: the earliest retransmission (or giving up) of a
+    /// neighbour still being asked for. `None` when none is.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.entries.values().filter(|e| e.mac.is_none() && e.probes > 0).map(|e| e.next_probe).min()
+    }
+
     pub fn take_request(&mut self) -> Option<Request> {
         self.requests.pop()
     }
 
-    pub fn has_requests(&self) -> bool {
-        !self.requests.is_empty()
+    /// The request [`NeighCache::take_request`] would take.
+    pub fn peek_request(&self) -> Option<&Request> {
+        self.requests.last()
     }
 
     pub fn take_released(&mut self) -> Option<(IfIndex, [u8; 6], B)> {

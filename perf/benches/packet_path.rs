@@ -14,7 +14,7 @@ use std::hint::black_box;
 use vsd_dataplane::buf::VecBuf;
 use vsd_dataplane::craft::{self, tcp_flags};
 use vsd_dataplane::wire::{checksum, ethertype, parse_frame, TcpPacket};
-use vsd_dataplane::worker::{Action, Worker};
+use vsd_dataplane::worker::{Action, Rx, Worker};
 use vsd_dataplane::{Addr, Instant, Proto};
 use vsd_perf::profile::{self, Profile, Spec};
 use vsd_perf::topology::{self, VIP, VPORT};
@@ -99,7 +99,10 @@ fn worker(c: &mut Criterion) {
                 ethertype::IPV4,
                 &craft::tcp_v4(src, dst, sport, dport, tcp_flags::SYN, b""),
             );
-            match w.process(now, 0, VecBuf::from_frame(&syn)) {
+            let pre = w.prepare(&syn);
+            let act = w.process(now, Rx::wire(0), VecBuf::from_frame(&syn), &pre);
+            w.end_burst();
+            match act {
                 Action::Tx(1, _) => {}
                 other => panic!("SYN {i} not forwarded to int: {other:?}"),
             }
@@ -123,7 +126,10 @@ fn worker(c: &mut Criterion) {
                 let mut pkt = slot.take().expect("the buffer comes back");
                 pkt.as_mut().copy_from_slice(&acks[at..at + profile::MIN_FRAME]);
                 at = (at + profile::MIN_FRAME) % acks.len();
-                slot = Some(match w.process(now, 0, pkt) {
+                let pre = w.prepare(pkt.as_ref());
+                let act = w.process(now, Rx::wire(0), pkt, &pre);
+                w.end_burst();
+                slot = Some(match act {
                     Action::Tx(_, b) | Action::Free(b) => b,
                     other => panic!("one worker with static neighbours forwards every ACK: {other:?}"),
                 });

@@ -21,7 +21,7 @@ use common::{shuffled, snapshot, BURST};
 use vsd_dataplane::buf::VecBuf;
 use vsd_dataplane::craft::{self, tcp_flags};
 use vsd_dataplane::wire::ethertype;
-use vsd_dataplane::worker::{Action, Prepared, Worker};
+use vsd_dataplane::worker::{Action, Prepared, Rx, Worker};
 use vsd_dataplane::Instant;
 use vsd_perf::profile::{self, Profile, Spec};
 use vsd_perf::topology;
@@ -45,7 +45,12 @@ fn main() {
     for i in 0..flows {
         let (src, sport, dst, dport) = profile::flow(&spec, i);
         let syn = frame(src, sport, dst, dport, tcp_flags::SYN);
-        assert!(matches!(w.process(now, 0, VecBuf::from_frame(&syn)), Action::Tx(1, _)), "SYN {i}");
+        let pre = w.prepare(&syn);
+        assert!(
+            matches!(w.process(now, Rx::wire(0), VecBuf::from_frame(&syn), &pre), Action::Tx(1, _)),
+            "SYN {i}"
+        );
+        w.end_burst();
     }
     let acks: Vec<Vec<u8>> = shuffled(flows, 2)
         .into_iter()
@@ -71,7 +76,7 @@ fn main() {
         }
         for (b, pre) in bufs.iter_mut().zip(&prepared) {
             let pkt = b.take().expect("every buffer comes back");
-            *b = Some(match w.process_prepared(now, 0, pkt, pre) {
+            *b = Some(match w.process(now, Rx::wire(0), pkt, pre) {
                 Action::Tx(_, pkt) => {
                     sent += 1;
                     pkt

@@ -15,7 +15,7 @@ use vsd_dataplane::buf::VecBuf;
 use vsd_dataplane::craft;
 use vsd_dataplane::stats::{DestStats, DropReason, WorkerStats};
 use vsd_dataplane::wire::ParseError;
-use vsd_dataplane::worker::Worker;
+use vsd_dataplane::worker::{Rx, Worker};
 use vsd_dataplane::Instant;
 use vsd_ffi::PortStats;
 
@@ -317,7 +317,7 @@ fn a_port_that_cannot_be_read_is_left_out_of_the_scrape() {
     assert_eq!(family(&fams, "vsd_port_steering").value(&[("port", "int")]), Some(1.0));
 }
 
-/// The worker keeps the occupancy gauge itself: a SYN creates an entry, the next timer tick
+/// The worker keeps the occupancy gauge itself: a SYN creates an entry, the end of its burst
 /// publishes the count, and the scrape shows it.
 #[test]
 fn table_occupancy_follows_the_worker() {
@@ -333,9 +333,10 @@ fn table_occupancy_follows_the_worker() {
     for sport in [40000, 40001, 40002] {
         let syn = craft::tcp_v4([198, 18, 0, 10], [198, 18, 0, 100], sport, 80, craft::tcp_flags::SYN, b"");
         let frame = craft::ethernet(EXT_MAC, [0x02, 0xc1, 0, 0, 0, 0x10], 0x0800, &syn);
-        let _ = w.process(now, 0, VecBuf::from_frame(&frame));
+        let pre = w.prepare(&frame);
+        let _ = w.process(now, Rx::wire(0), VecBuf::from_frame(&frame), &pre);
+        w.end_burst();
     }
-    w.poll_timers(now);
     assert_eq!(entries(&r), Some(3.0));
     assert_eq!(family(&scrape(&r), "vsd_worker_connections_created").value(&[("worker", "0")]), Some(3.0));
 }

@@ -174,6 +174,7 @@ impl V6Slab {
         }
     }
 
+    #[inline]
     pub(super) fn unpack(&self, s: &Slot) -> Conn {
         let [client, vip, rs] = self.addrs(s);
         Conn {

@@ -514,6 +514,13 @@ impl ConnTable {
             self.wheel.next_deadline()
         }
     }
+
+    /// [`ConnTable::next_deadline`] looking at most `ticks` wheel slots (of
+    /// [`wheel::TICK_MS`](super::wheel::TICK_MS)) ahead: a lower bound that costs at most that many
+    /// reads, for a driver that asks every millisecond.
+    pub fn next_deadline_within(&self, ticks: u64) -> Option<Instant> {
+        (self.len > 0).then(|| self.wheel.next_deadline_within(ticks))
+    }
 }
 
 impl fmt::Debug for ConnTable {

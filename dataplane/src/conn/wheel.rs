@@ -188,6 +188,14 @@ impl Wheel {
             .find(|&t| self.head(t).is_some())
             .map(|t| Instant::from_millis(t * TICK_MS))
     }
+
+    /// [`Wheel::next_deadline`] looking at most `ticks` slots ahead; when they are all empty, the
+    /// first tick not looked at (still a lower bound). Cheap enough to ask every millisecond.
+    pub(crate) fn next_deadline_within(&self, ticks: u64) -> Instant {
+        let n = ticks.clamp(1, SLOTS);
+        let t = (0..n).map(|d| self.cursor + d).find(|&t| self.head(t).is_some()).unwrap_or(self.cursor + n);
+        Instant::from_millis(t * TICK_MS)
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::sched::SchedKind;
 use crate::service::{Dest, Service, Snapshot};
 use crate::time::Instant;
 use crate::wire::{parse_frame, Ipv4Packet, TcpPacket};
-use crate::worker::{Action, Worker};
+use crate::worker::{Action, Rx, Worker};
 use core::time::Duration;
 use proptest::prelude::*;
 use std::sync::Arc;
@@ -145,7 +145,10 @@ impl Rig {
     }
 
     fn rx(&mut self, iface: u16, f: Vec<u8>) -> Option<Out> {
-        match self.w.process(self.now, iface, VecBuf::from_frame(&f)) {
+        let pre = self.w.prepare(&f);
+        let act = self.w.process(self.now, Rx::wire(iface), VecBuf::from_frame(&f), &pre);
+        self.w.end_burst();
+        match act {
             Action::Tx(out, b) => Some(read(out, b.as_ref())),
             Action::Free(_) => None,
             other => panic!("unexpected {other:?}"),
@@ -226,12 +229,14 @@ impl Rig {
         self.w.conns().lookup(&c.in_key()).unwrap().0
     }
 
-    /// Advance the virtual clock, polling timers every 250 ms as the driver does.
+    /// Advance the virtual clock, looking at the timers every 250 ms as the driver does.
     fn tick(&mut self, d: Duration) {
         let end = self.now + d;
         while self.now < end {
             self.now = (self.now + Duration::from_millis(250)).min(end);
-            self.w.poll_timers(self.now);
+            if self.w.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.w.handle_timeout(self.now);
+            }
         }
     }
 }

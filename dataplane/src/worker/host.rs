@@ -5,7 +5,8 @@
 //! addresses and VIPs. Replies are written in place into the request's buffer and sent back to the
 //! sender's MAC, so answering needs neither an allocation nor a neighbour lookup.
 
-use super::{Verdict, Worker};
+use super::pipeline::{Rx, Verdict};
+use super::Worker;
 use crate::addr::Addr;
 use crate::buf::PacketBuf;
 use crate::route::IfIndex;
@@ -25,14 +26,8 @@ const DEFAULT_TTL: u8 = 64;
 const MIN_FRAME: usize = 60;
 
 impl<B: PacketBuf> Worker<B> {
-    pub(super) fn arp(
-        &mut self,
-        now: Instant,
-        iface: IfIndex,
-        p: &Parsed,
-        buf: &mut [u8],
-        from_wire: bool,
-    ) -> Verdict {
+    pub(super) fn arp(&mut self, now: Instant, rx: Rx, p: &Parsed, buf: &mut [u8]) -> Verdict {
+        let iface = rx.iface;
         let Ok(pkt) = ArpPacket::new_checked(&buf[p.l3_off..]) else { return Verdict::Drop(DropReason::Arp) };
         let Ok(req) = ArpRepr::parse(&pkt) else { return Verdict::Drop(DropReason::Arp) };
         let sender = Addr::from_v4(req.sender_protocol_addr);
@@ -43,7 +38,7 @@ impl<B: PacketBuf> Worker<B> {
         if self.snap.routes.is_connected(sender) && !ifc.has_addr(sender) {
             self.neigh.learn(now, iface, sender, req.sender_hardware_addr.0, for_us);
             // Every worker resolves its own next hops: tell the others what the wire said.
-            if from_wire && for_us && self.steering.workers() > 1 {
+            if !rx.redirected && for_us && self.steering.workers() > 1 {
                 self.share_neighbour(iface, sender, req.sender_hardware_addr.0);
             }
         }
@@ -97,9 +92,9 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// Write the next pending ARP request into `buf` (a freshly allocated, empty buffer) and return
-    /// the interface to send it on. `None` if nothing is pending or the request cannot be built
-    /// (the interface has no IPv4 address to ask from).
-    pub fn poll_arp_request(&mut self, buf: &mut B) -> Option<IfIndex> {
+    /// the interface to send it on ([`Worker::poll_output`]). `None` if nothing is pending or the
+    /// request cannot be built (the interface has no IPv4 address to ask from).
+    pub(super) fn arp_request(&mut self, buf: &mut B) -> Option<IfIndex> {
         let req = self.neigh.take_request()?;
         let ifc = &self.snap.ifaces[req.iface as usize];
         let src = ifc.source_for(req.target)?.v4()?;

@@ -19,7 +19,9 @@
 //!
 //! Errors are never sent about ICMP errors, and an error whose checksum fails is dropped.
 
-use super::{Verdict, Worker};
+use super::pipeline::Verdict;
+use super::rewrite::decrement_ttl;
+use super::Worker;
 use crate::addr::{Addr, FlowKey, Proto};
 use crate::buf::PacketBuf;
 use crate::conn::{Dir, Fwd};
@@ -142,14 +144,14 @@ impl<B: PacketBuf> Worker<B> {
         let qoff = p.l4_off + icmp::HEADER_LEN;
         match (c.fwd, dir) {
             (Fwd::Nat, Dir::Out) => {
-                if !super::forward::decrement_ttl(buf, p) {
+                if !decrement_ttl(buf, p) {
                     return Verdict::Drop(DropReason::TtlExceeded);
                 }
                 nat_icmp(buf, p, qoff, c.vip, c.vport, false);
                 Verdict::Route { to: c.client, on_link: false }
             }
             (Fwd::Nat, Dir::In) => {
-                if !super::forward::decrement_ttl(buf, p) {
+                if !decrement_ttl(buf, p) {
                     return Verdict::Drop(DropReason::TtlExceeded);
                 }
                 nat_icmp(buf, p, qoff, c.rs, c.rport, true);

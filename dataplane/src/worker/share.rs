@@ -2,7 +2,7 @@
 //!
 //! Each worker keeps its own neighbour cache (no shared table, no lock), but an ARP answer reaches
 //! only the worker whose queue it lands on. That worker passes what it learned to every other
-//! worker as a synthetic ARP reply over the redirect rings; they learn it through the same ARP
+//! worker as a synthetic ARP reply over the redirect rings ([`Worker::poll_output`]); they learn it through the same ARP
 //! path as a frame from the wire, which also releases the packets they hold for that neighbour.
 
 use super::host::write_arp_frame;
@@ -27,14 +27,10 @@ impl<B: PacketBuf> Worker<B> {
         }
     }
 
-    /// The next neighbour to pass on to the other workers.
-    pub fn take_neigh_share(&mut self) -> Option<NeighShare> {
-        self.neigh_shares.pop()
-    }
-
     /// Write `share` into `buf` (a fresh, empty buffer) as an ARP reply from the neighbour to this
-    /// interface, for another worker's [`Worker::process_redirected`]. False if it cannot be built.
-    pub fn write_neigh_share(&self, share: &NeighShare, buf: &mut B) -> bool {
+    /// interface, for another worker's pipeline (redirected to it by [`Worker::poll_output`]).
+    /// False if it cannot be built.
+    pub(super) fn write_neigh_share(&self, share: &NeighShare, buf: &mut B) -> bool {
         let ifc = &self.snap.ifaces[share.iface as usize];
         let (Some(ours), Some(theirs)) = (ifc.source_for(share.ip).and_then(|a| a.v4()), share.ip.v4())
         else {

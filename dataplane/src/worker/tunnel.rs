@@ -13,9 +13,10 @@
 //! Linux's `icmp_send` allows LVS). Without DF, LVS lets the kernel fragment the outer packet
 //! (its DF is copied, so clear), and so does vsd (RFC 791): the first fragment stays in the packet's
 //! buffer, the rest waits in a small queue of preallocated tails until the driver hands the worker
-//! fresh buffers ([`Worker::poll_fragment`]), the way ARP requests get theirs.
+//! fresh buffers ([`Worker::poll_output`]), the way ARP requests get theirs.
 
-use super::{Verdict, Worker};
+use super::pipeline::Verdict;
+use super::Worker;
 use crate::addr::Addr;
 use crate::buf::PacketBuf;
 use crate::service::ServiceId;
@@ -237,15 +238,17 @@ impl<B: PacketBuf> Worker<B> {
         true
     }
 
-    /// Whether fragments of an oversized tunnel packet wait for buffers ([`Worker::poll_fragment`]).
-    pub fn wants_fragment(&self) -> bool {
-        !self.tunnel.tails.is_empty()
+    /// The interface the next waiting fragment leaves on (the route toward its server), if a
+    /// fragment waits for a buffer ([`Worker::poll_output`]).
+    pub(super) fn fragment_iface(&self) -> Option<crate::route::IfIndex> {
+        let t = self.tunnel.tails.front()?;
+        Some(self.snap.routes.lookup(t.rs).map_or(0, |nh| nh.iface))
     }
 
-    /// Write the next waiting fragment into `buf` (a freshly allocated, empty buffer) and route it
-    /// toward its real server, as [`Worker::process`] does with a received packet.
-    pub fn poll_fragment(&mut self, now: Instant, mut buf: B) -> super::Action<B> {
-        let Some(t) = self.tunnel.tails.front_mut() else { return super::Action::Free(buf) };
+    /// Write the next waiting fragment into `buf` (a freshly allocated, empty buffer), to be
+    /// routed toward its real server like a received packet.
+    pub(super) fn next_fragment(&mut self, buf: &mut B) -> Verdict {
+        let Some(t) = self.tunnel.tails.front_mut() else { return Verdict::Consumed };
         let chunk = t.step.min(t.data.len() - t.sent);
         let last = t.sent + chunk == t.data.len();
         let l3 = ethernet::HEADER_LEN;
@@ -269,11 +272,10 @@ impl<B: PacketBuf> Worker<B> {
                 self.tunnel.spare.push(t.data);
             }
         }
-        let verdict = if room {
+        if room {
             Verdict::Route { to: rs, on_link: false }
         } else {
             Verdict::Drop(DropReason::NoHeadroom)
-        };
-        self.finish(now, verdict, buf)
+        }
     }
 }

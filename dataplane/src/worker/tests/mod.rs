@@ -1,7 +1,7 @@
 //! Golden tests of the whole per-packet path on byte arrays: {input frame, verdict, output frame},
 //! with a virtual clock. No DPDK: buffers are [`VecBuf`]s.
 
-use super::{Action, Prepared, Worker};
+use super::{Action, Prepared, Rx, Worker};
 use crate::addr::{Addr, Proto};
 use crate::buf::VecBuf;
 use crate::conn::{Fwd, Timeouts};
@@ -134,8 +134,28 @@ impl Rig {
         Rig { w: Worker::new(0, snap), now: Instant::from_millis(1_000) }
     }
 
+    /// One frame from the wire, as a burst of one.
     fn rx(&mut self, iface: u16, frame: &[u8]) -> Action<VecBuf> {
-        self.w.process(self.now, iface, VecBuf::from_frame(frame))
+        let pre = self.w.prepare(frame);
+        let act = self.w.process(self.now, Rx::wire(iface), VecBuf::from_frame(frame), &pre);
+        self.w.end_burst();
+        act
+    }
+
+    /// Everything the worker wants sent or freed on its own now, in order.
+    fn outputs(&mut self) -> Vec<Action<VecBuf>> {
+        let mut out = Vec::new();
+        while let Some(a) = self.w.poll_output(self.now, &mut |_| Some(VecBuf::empty())) {
+            out.push(a);
+        }
+        out
+    }
+
+    /// Run the timers at `t` if the worker says they are due, as the driver does.
+    fn timers_at(&mut self, t: Instant) {
+        if self.w.poll_timeout().is_some_and(|due| due <= t) {
+            self.w.handle_timeout(t);
+        }
     }
 
     fn tx(&mut self, iface: u16, frame: &[u8]) -> (u16, Vec<u8>) {
@@ -230,21 +250,20 @@ fn nat_resolves_rewrites_and_translates_replies() {
     // SYN to the VIP: the first real server is not resolved yet, so the packet is held.
     let syn = tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, 40000, 80, SYN);
     assert!(matches!(r.rx(EXT, &syn), Action::Held));
-    assert!(r.w.wants_arp_request());
-    let mut req = VecBuf::empty();
-    assert_eq!(r.w.poll_arp_request(&mut req), Some(INT));
+    let mut out = r.outputs();
+    assert_eq!(out.len(), 1, "one request per neighbour");
+    let Some(Action::Tx(INT, req)) = out.pop() else { panic!("an ARP request on int") };
     let q = req.as_ref();
     assert_eq!(&q[0..6], &[0xff; 6]);
     assert_eq!(&q[12..14], &[8, 6]);
     assert_eq!(&q[20..22], &[0, 1], "who-has");
     assert_eq!(&q[28..32], &INT_IP);
     assert_eq!(&q[38..42], &rs_ip(11));
-    assert!(!r.w.wants_arp_request(), "one request per neighbour");
     // The reply releases the held SYN, rewritten to the real server.
     r.neighbour(INT, rs_ip(11), rs_mac(11));
-    let (out, f) = {
-        let (o, b) = r.w.poll_tx().expect("released");
-        (o, b.as_ref().to_vec())
+    let (out, f) = match r.outputs().pop() {
+        Some(Action::Tx(o, b)) => (o, b.as_ref().to_vec()),
+        other => panic!("released: {other:?}"),
     };
     assert_eq!(out, INT);
     assert_eq!(&f[0..6], &rs_mac(11));
@@ -286,11 +305,15 @@ fn a_servers_cached_next_hop_follows_arp_and_is_re_probed_when_old() {
     assert_eq!(&r.tx(EXT, &ack).1[0..6], &moved);
     assert_eq!(&r.tx(EXT, &ack).1[0..6], &moved);
     // Past the reachable time the MAC still forwards, and is re-probed in the background.
-    assert!(!r.w.wants_arp_request());
+    assert!(r.outputs().is_empty());
     r.now = r.now + crate::neigh::REACHABLE + core::time::Duration::from_millis(1);
     let (out, f) = r.tx(EXT, &ack);
     assert_eq!((out, &f[0..6]), (INT, &moved[..]));
-    assert!(r.w.wants_arp_request(), "a cached hop must not hide the re-probe");
+    let probes = r.outputs();
+    assert!(
+        matches!(&probes[..], [Action::Tx(INT, q)] if q.as_ref()[12..14] == [8, 6]),
+        "a cached hop must not hide the re-probe"
+    );
     // DR needs the server on-link: its packets take the same hop check.
     r.neighbour(INT, rs_ip(21), rs_mac(21));
     for _ in 0..3 {
@@ -420,9 +443,9 @@ fn connections_expire_on_the_virtual_clock_and_release_load() {
     assert_eq!(r.w.conns().len(), 1);
     assert_eq!(r.w.dest_stats()[0].inactive.get(), 1);
     // SYN_RECV lives 60 s (LVS): still there just before, gone just after.
-    r.w.poll_timers(r.now + core::time::Duration::from_secs(59));
+    r.timers_at(r.now + core::time::Duration::from_secs(59));
     assert_eq!(r.w.conns().len(), 1);
-    r.w.poll_timers(r.now + core::time::Duration::from_secs(61));
+    r.timers_at(r.now + core::time::Duration::from_secs(61));
     assert_eq!(r.w.conns().len(), 0);
     assert_eq!(r.w.dest_stats()[0].inactive.get(), 0);
     assert_eq!(r.w.stats().conns_expired.get(), 1);
@@ -439,14 +462,9 @@ fn unresolved_next_hop_gives_up_and_counts() {
     let mut freed = 0;
     for _ in 0..50 {
         t = t + core::time::Duration::from_millis(200);
-        r.w.poll_timers(t);
-        while r.w.wants_arp_request() {
-            let mut b = VecBuf::empty();
-            r.w.poll_arp_request(&mut b);
-        }
-        while r.w.poll_free().is_some() {
-            freed += 1;
-        }
+        r.timers_at(t);
+        r.now = t;
+        freed += r.outputs().into_iter().filter(|a| matches!(a, Action::Free(_))).count();
     }
     assert_eq!(freed, 1);
     assert_eq!(r.drops(DropReason::NeighUnresolved), 1);
@@ -492,8 +510,9 @@ fn a_prefetched_burst_is_processed_exactly_like_single_packets() {
     let got: Vec<_> = frames
         .iter()
         .zip(&parsed)
-        .map(|(f, p)| outs(burst.w.process_prepared(burst.now, EXT, VecBuf::from_frame(f), p)))
+        .map(|(f, p)| outs(burst.w.process(burst.now, Rx::wire(EXT), VecBuf::from_frame(f), p)))
         .collect();
+    burst.w.end_burst();
     assert_eq!(got, want);
     assert_eq!(burst.w.stats().parse_errors.iter().map(|c| c.get()).sum::<u64>(), 1);
 }

@@ -46,8 +46,8 @@ fn too_big_without_df_is_fragmented_after_the_rewrite() {
     let (out, first) = r.tx(EXT, &segment(VIP_NAT, 41000, ACK, 2000, false));
     assert_eq!((out, &first[0..6]), (INT, &rs_mac(11)[..]));
     let mut frags = vec![first];
-    while r.w.wants_fragment() {
-        match r.w.poll_fragment(r.now, VecBuf::empty()) {
+    for a in r.outputs() {
+        match a {
             Action::Tx(out, b) => {
                 assert_eq!(out, INT);
                 frags.push(b.as_ref().to_vec());

@@ -114,7 +114,7 @@ impl P {
         let end = self.r.now + d;
         while self.r.now < end {
             self.r.now = (self.r.now + Duration::from_millis(250)).min(end);
-            self.r.w.poll_timers(self.r.now);
+            self.r.w.handle_timeout(self.r.now);
         }
     }
 
@@ -349,7 +349,7 @@ fn check_invariants(p: &P) {
             // Without connections a template is due within its timeout, or within LVS's 60 s
             // re-arm if its timer last fired while it still had some.
             let timeout = if t.service == SVC_MASK24 { 10 } else { 360 };
-            let bound = Duration::from_secs(timeout).max(super::super::TEMPLATE_REARM);
+            let bound = Duration::from_secs(timeout).max(super::super::output::TEMPLATE_REARM);
             assert!(t.expires <= p.r.now + bound, "template outlives its timeout");
         }
     }

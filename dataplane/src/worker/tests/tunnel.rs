@@ -150,7 +150,7 @@ fn too_big_for_the_tunnel_with_df_gets_frag_needed() {
     }
     assert_eq!(r.drops(DropReason::TooBig), 3);
     assert_eq!(r.w.stats().icmp_errors_sent.get(), 3);
-    assert!(!r.w.wants_fragment());
+    assert!(r.outputs().is_empty(), "no fragments wait");
     // A burst of 50, then 1000 a second: the 51st oversized DF packet in the same millisecond gets no
     // error; a millisecond later, one more may.
     let big = segment(V_IPIP, 40000, ACK, 1460, true);
@@ -187,16 +187,14 @@ fn without_df_the_outer_packet_is_fragmented_as_lvs_lets_the_kernel_do() {
         let input = segment(vip, 40000, ACK, 1460, false);
         let (out, first) = r.tx(EXT, &input);
         assert_eq!((out, &first[0..6]), (INT, &ROUTER_MAC[..]));
-        assert!(r.w.wants_fragment());
-        let second = match r.w.poll_fragment(r.now, VecBuf::empty()) {
-            Action::Tx(out, b) => {
-                assert_eq!(out, INT);
+        let second = match &mut r.outputs()[..] {
+            [Action::Tx(out, b)] => {
+                assert_eq!(*out, INT);
                 b.as_ref().to_vec()
             }
-            other => panic!("expected Tx, got {other:?}"),
+            other => panic!("expected one Tx, got {other:?}"),
         };
         assert_eq!(&second[0..14], &first[0..14], "same next hop and ethertype");
-        assert!(!r.w.wants_fragment());
         assert_eq!([first.len() - 14, second.len() - 14], lens, "{vip:?}");
         let mut outer = first[14..34].to_vec();
         outer.extend_from_slice(&reassemble(&[first, second]));
@@ -213,8 +211,8 @@ fn without_df_the_outer_packet_is_fragmented_as_lvs_lets_the_kernel_do() {
     let input = segment(V_IPIP, 40002, ACK, 1200, false);
     let (_, first) = r.tx(EXT, &input);
     let mut frags = vec![first];
-    while r.w.wants_fragment() {
-        match r.w.poll_fragment(r.now, VecBuf::empty()) {
+    for a in r.outputs() {
+        match a {
             Action::Tx(_, b) => frags.push(b.as_ref().to_vec()),
             other => panic!("expected Tx, got {other:?}"),
         }

@@ -1,0 +1,293 @@
+//! The per-packet pipeline on one page, in Katran's shape.
+//!
+//! [`Worker::process`] is the one entry point, for frames from the wire and frames another worker
+//! redirected here alike. [`Worker::pipeline`] reads top to bottom:
+//!
+//! owner → classify → connection lookup → new flow → forward, then [`Worker::deliver`].
+//!
+//! Each step is a small function returning `ControlFlow<Verdict, _>`: `Break` ends the packet's
+//! way with a verdict (a drop with its reason, a reply written in place, a redirect), `Continue`
+//! hands the next step what it needs. The steps are inlined into one function, so the shape costs
+//! nothing at run time. What each step does lives beside it: host functions in [`super::host`],
+//! ICMP errors in [`super::icmp_error`], scheduling in [`super::schedule`], state tracking and the
+//! rewrites in [`super::forward`] and [`super::rewrite`], routing and the next hop in
+//! [`super::deliver`].
+
+use super::{Action, Prepared, Worker};
+use crate::addr::{Addr, FlowKey, Proto};
+use crate::buf::PacketBuf;
+use crate::conn::{Conn, ConnId, ConnState, Dir, KeyProbe};
+use crate::route::IfIndex;
+use crate::service::ServiceId;
+use crate::stats::DropReason;
+use crate::time::Instant;
+use crate::wire::{ethertype, ip_proto, EthernetAddress, EthernetFrame, ParseError, Parsed, TcpFlags, L4};
+use core::ops::ControlFlow::{self, Break, Continue};
+
+/// Where a frame came from: the interface it arrived on, and whether from the wire or from
+/// another worker that does not own it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rx {
+    pub iface: IfIndex,
+    pub redirected: bool,
+}
+
+impl Rx {
+    /// Received from the wire on `iface`.
+    pub const fn wire(iface: IfIndex) -> Rx {
+        Rx { iface, redirected: false }
+    }
+
+    /// Handed over by another worker; it arrived on `iface`. This worker owns it.
+    pub const fn redirected(iface: IfIndex) -> Rx {
+        Rx { iface, redirected: true }
+    }
+}
+
+/// The outcome of the pipeline for a packet that stays in its buffer; [`Worker::deliver`]
+/// carries it out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Written in place (an ARP or echo reply): send on this interface as it is.
+    Tx(IfIndex),
+    /// Rewritten for the wire except for Ethernet: route toward this address and resolve the
+    /// next hop. `on_link` requires the address itself to be a neighbour (DR).
+    Route {
+        to: Addr,
+        on_link: bool,
+    },
+    /// [`Verdict::Route`] toward real server `dest`, whose address `to` is: its next hop may be
+    /// cached ([`super::hops`]).
+    Server {
+        dest: u32,
+        to: Addr,
+        on_link: bool,
+    },
+    Drop(DropReason),
+    /// Encapsulate toward real server `rs` with service `svc`'s tunnel, then route
+    /// ([`super::tunnel`]).
+    Encap {
+        svc: ServiceId,
+        rs: Addr,
+    },
+    /// An ICMP message built in place ([`super::icmp_error`]): cut the frame to `len` bytes, then
+    /// route it.
+    Cut {
+        to: Addr,
+        len: u32,
+    },
+    /// Too big for the way out, with DF: answer "fragmentation needed, next-hop MTU `mtu`" to
+    /// `to`, the packet's sender (its quote is the packet as the sender sent it).
+    TooBig {
+        to: Addr,
+        mtu: u16,
+    },
+    /// Another worker owns the packet: hand it over on the redirect ring.
+    Redirect(u16),
+    /// Handled; free without counting a drop.
+    Consumed,
+}
+
+/// A TCP or UDP packet that is not for the director itself: its flow key, as the connection
+/// table knows it, and its TCP flags.
+pub(super) struct Flow {
+    pub key: FlowKey,
+    pub flags: TcpFlags,
+}
+
+impl Flow {
+    /// A bare SYN: the only TCP packet that may start a connection (LVS schedules on it alone).
+    #[inline(always)]
+    pub fn syn_only(&self) -> bool {
+        self.key.proto == Proto::Tcp
+            && self.flags.contains(TcpFlags::SYN)
+            && !self.flags.intersects(TcpFlags::ACK | TcpFlags::RST)
+    }
+}
+
+/// The connection a packet belongs to, and which way it goes. Its entry, as read once, stays in
+/// the pipeline's frame (`conn` there): a copy of it into a struct like this one would load what
+/// the read had just stored in narrower pieces, a failed store forward on every packet.
+#[derive(Clone, Copy)]
+pub(super) struct Hit {
+    pub id: ConnId,
+    pub dir: Dir,
+    /// One-packet scheduling (LVS `--ops`): the entry lives for this datagram only.
+    pub once: bool,
+}
+
+impl<B: PacketBuf> Worker<B> {
+    /// Run one frame through the pipeline (or hand it to its owner) and say what to do with its
+    /// buffer. `pre` is what [`Worker::prefetch`] computed for it (parse and flow probe); the
+    /// driver calls [`Worker::end_burst`] after the burst, before its packets leave.
+    #[inline]
+    pub fn process(&mut self, now: Instant, rx: Rx, mut pkt: B, pre: &Prepared) -> Action<B> {
+        let (Break(verdict) | Continue(verdict)) = self.pipeline(now, rx, pkt.as_mut(), pre);
+        // The verdict goes to `deliver` where it lies: a copy of it right after it was written
+        // would wait on the stores (~5 % of the packet path).
+        if self.ftp.has_pending() {
+            let verdict = self.ftp_after_rewrite(verdict, &mut pkt);
+            return self.deliver(now, verdict, pkt);
+        }
+        self.deliver(now, verdict, pkt)
+    }
+
+    /// The steps, top to bottom.
+    #[inline(always)]
+    fn pipeline(
+        &mut self,
+        now: Instant,
+        rx: Rx,
+        buf: &mut [u8],
+        pre: &Prepared,
+    ) -> ControlFlow<Verdict, Verdict> {
+        let p = self.accept(rx, buf.len(), &pre.parsed)?;
+        self.owner(rx, p, buf)?;
+        let flow = self.classify(now, rx, p, buf)?;
+        let mut conn = Conn::EMPTY;
+        let hit = match self.lookup(&flow, pre.probe.as_ref(), &mut conn)? {
+            Some(hit) => hit,
+            None => self.new_flow(now, &flow, p, &mut conn)?,
+        };
+        let verdict = self.forward(now, hit, &conn, p, buf, flow.flags);
+        if hit.once {
+            // A persistence template the datagram created stays.
+            self.drop_conn(hit.id);
+        }
+        Continue(verdict)
+    }
+
+    /// Count the frame in; a frame that failed to parse is dropped by its reason.
+    #[inline(always)]
+    fn accept<'p>(
+        &self,
+        rx: Rx,
+        len: usize,
+        parsed: &'p Result<Parsed, ParseError>,
+    ) -> ControlFlow<Verdict, &'p Parsed> {
+        if rx.redirected {
+            self.stats.redirected_in.inc();
+        } else {
+            self.stats.rx_packets.inc();
+            self.stats.rx_bytes.add(len as u64);
+        }
+        match parsed {
+            Ok(p) => Continue(p),
+            Err(e) => {
+                self.stats.parse_errors[*e as usize].inc();
+                Break(Verdict::Consumed)
+            }
+        }
+    }
+
+    /// With several workers, a frame from the wire that another worker owns goes to it
+    /// ([`crate::steer`]).
+    #[inline(always)]
+    fn owner(&self, rx: Rx, p: &Parsed, buf: &[u8]) -> ControlFlow<Verdict> {
+        if rx.redirected || self.steering.workers() <= 1 {
+            return Continue(());
+        }
+        let snap = &self.snap;
+        let owner = self.steering.owner_of(p, buf, |a| snap.is_vip(*a) || snap.local_iface(*a).is_some());
+        match owner {
+            Some(o) if o != self.id => {
+                self.stats.redirected_out.inc();
+                Break(Verdict::Redirect(o))
+            }
+            _ => Continue(()),
+        }
+    }
+
+    /// What kind of packet this is. ARP, ICMP echo and ICMP errors are answered or relayed here
+    /// (host functions); a TCP or UDP packet goes on as a [`Flow`]; the rest is dropped by reason.
+    #[inline(always)]
+    fn classify(&mut self, now: Instant, rx: Rx, p: &Parsed, buf: &mut [u8]) -> ControlFlow<Verdict, Flow> {
+        let dst = EthernetFrame::new_unchecked(&*buf).dst_addr();
+        let ours = EthernetAddress(self.macs[rx.iface as usize]);
+        if dst != ours && !dst.is_broadcast() {
+            return Break(Verdict::Drop(DropReason::NotForUs));
+        }
+        if p.vlan.is_some() {
+            return Break(Verdict::Drop(DropReason::Vlan));
+        }
+        match p.ethertype {
+            ethertype::IPV4 if !dst.is_broadcast() => {}
+            ethertype::ARP => return Break(self.arp(now, rx, p, buf)),
+            ethertype::IPV4 => return Break(Verdict::Drop(DropReason::NotForUs)),
+            ethertype::IPV6 => return Break(Verdict::Drop(DropReason::Ipv6)),
+            _ => return Break(Verdict::Drop(DropReason::Ethertype)),
+        }
+        if p.is_fragment {
+            return Break(Verdict::Drop(DropReason::Fragment));
+        }
+        let (proto, sport, dport, flags) = match p.l4 {
+            L4::Tcp { sport, dport, flags } => (Proto::Tcp, sport, dport, flags),
+            L4::Udp { sport, dport } => (Proto::Udp, sport, dport, TcpFlags::NONE),
+            _ => return Break(self.other_ipv4(now, rx.iface, p, buf)),
+        };
+        Continue(Flow { key: FlowKey { src: p.src, dst: p.dst, sport, dport, proto }, flags })
+    }
+
+    /// An IPv4 packet that is neither TCP nor UDP: ICMP errors and echo, or a drop. Whether the
+    /// packet is for one of our own addresses is a scan of the interfaces' addresses, needed only
+    /// here, off the connection path.
+    #[inline(never)]
+    fn other_ipv4(&mut self, now: Instant, iface: IfIndex, p: &Parsed, buf: &mut [u8]) -> Verdict {
+        let local = || self.snap.local_iface(p.dst).is_some();
+        match p.l4 {
+            L4::Icmp { ty, .. } if super::icmp_error::is_error(ty) => self.icmp_error(now, p, buf),
+            L4::Icmp { .. } if local() || self.snap.is_vip(p.dst) => self.echo_reply(iface, p, buf),
+            _ if local() => Verdict::Drop(DropReason::Local),
+            _ if p.ip_proto == ip_proto::ICMP => Verdict::Drop(DropReason::Icmp),
+            _ => Verdict::Drop(DropReason::NoMatch),
+        }
+    }
+
+    /// The flow's connection, if it has one that takes the packet. An entry of a removed server
+    /// drops the packet, or with `expire_nodest_conn` goes, as does a closing connection whose
+    /// client port is reused by a fresh SYN (LVS `conn_reuse_mode`); the packet may then start
+    /// anew (`None`). The entry is read into `conn`.
+    #[inline(always)]
+    fn lookup(
+        &mut self,
+        flow: &Flow,
+        probe: Option<&KeyProbe>,
+        conn: &mut Conn,
+    ) -> ControlFlow<Verdict, Option<Hit>> {
+        let found = match probe {
+            Some(probe) => self.conns.lookup_probed(&flow.key, probe),
+            None => self.conns.lookup(&flow.key),
+        };
+        let Some((id, dir)) = found else { return Continue(None) };
+        *conn = self.conns.get(id);
+        let c = &*conn;
+        let removed = !self.loads.is_available(c.dest);
+        if removed && !self.snap.sysctls.expire_nodest_conn {
+            return Break(Verdict::Drop(DropReason::DestRemoved));
+        }
+        let closing = matches!(
+            c.state,
+            ConnState::TimeWait
+                | ConnState::Close
+                | ConnState::FinWait
+                | ConnState::LastAck
+                | ConnState::CloseWait
+        );
+        let reused = dir == Dir::In && closing && flow.syn_only();
+        // An entry that controls others (an FTP control connection with live data connections)
+        // is neither replaced nor dropped before them; LVS does not reschedule it either
+        // (`ip_vs_in`, `n_control`).
+        let controls = c.controlled > 0;
+        if !removed && (!reused || controls) {
+            return Continue(Some(Hit { id, dir, once: false }));
+        }
+        if controls {
+            return Break(Verdict::Drop(DropReason::DestRemoved));
+        }
+        self.drop_conn(id);
+        if dir == Dir::Out {
+            return Break(Verdict::Drop(DropReason::DestRemoved));
+        }
+        Continue(None)
+    }
+}
