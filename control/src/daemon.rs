@@ -71,7 +71,7 @@ impl Daemon {
         workers: Vec<WorkerHandle>,
         report: Report,
     ) -> Daemon {
-        let dests = snap.dests.iter().map(|d| DestState { weight: d.weight, present: true }).collect();
+        let dests = snap.dests.iter().map(|d| DestState { weight: d.weight, present: d.present }).collect();
         let health = Health::new(&cfg, &snap);
         let rates = Estimator::new(snap.dests.len());
         Daemon { cfg, path, snap, workers, dests, health, report, rates, metric_counters: None }

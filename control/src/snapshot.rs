@@ -62,6 +62,10 @@ pub fn build(
     for svc in &mut services {
         svc.retired = true;
     }
+    // Out of its service unless the config has it (the daemon then merges in edits and health).
+    for d in &mut dests {
+        d.present = false;
+    }
     // By service id, like `services`: a retired service keeps its encapsulation for its connections.
     let mut tunnels = prev.map(|p| p.tunnels.clone()).unwrap_or_default();
     for (si, s) in cfg.services.iter().enumerate() {
@@ -112,10 +116,10 @@ pub fn build(
             tunnels.resize(id + 1, TunnelSpec::default());
         }
         tunnels[id] = tunnel_spec(s);
-        let mut join = |addr, port, weight, sorry| {
-            let d = Dest { service, addr, port, weight, sorry };
+        let mut join = |addr, port, weight, sorry: bool| {
+            let d = Dest { service, addr, port, weight, present: !sorry, sorry };
             match services[id].dests.iter().find(|&&x| dests[x as usize].same_identity(&d)) {
-                Some(&x) => dests[x as usize].weight = weight,
+                Some(&x) => dests[x as usize] = d,
                 None => {
                     dests.push(d);
                     services[id].dests.push(dests.len() as DestId - 1);
@@ -125,8 +129,8 @@ pub fn build(
         for rs in &s.real_servers {
             join(Addr::from(rs.address), rs.port, rs.weight, false);
         }
-        // The sorry server is at weight 0 (never scheduled) until the daemon's health board lets it
-        // serve (crate::health::Board).
+        // The sorry server is out, at weight 0, until the daemon's health board lets it serve
+        // (crate::health::Board).
         if let Some(sorry) = &s.sorry_server {
             join(Addr::from(sorry.address), sorry.port, 0, true);
         }

@@ -5,6 +5,10 @@
 //! stable [`DestId`], which [`Loads`] maps to its (service, position). Both only grow: a reload's
 //! snapshot appends services and servers ([`Snapshot::extends`]), and [`Loads::grow`] appends their
 //! loads, so that nothing a connection entry points at moves.
+//!
+//! A server's weight and availability on this core live here and only here: a snapshot switch sets
+//! them from the snapshot ([`Loads::adopt`]), commands change them in between. The snapshot's copy
+//! is what they were when the control plane built it, not what they are now.
 
 use crate::sched::DestLoad;
 use crate::service::{DestId, ServiceId, Snapshot};
@@ -22,6 +26,7 @@ impl Loads {
     pub(super) fn new(snap: &Snapshot) -> Loads {
         let mut loads = Loads { by_service: Vec::new(), at: Vec::new(), available: Vec::new() };
         loads.grow(snap);
+        loads.adopt(snap);
         loads
     }
 
@@ -46,6 +51,29 @@ impl Loads {
                 have.push(DestLoad::new(x.addr, x.port, x.weight));
             }
             changed.push(i as ServiceId);
+        }
+        changed
+    }
+
+    /// Take every server's weight and availability from `snap` (after [`Loads::grow`]), so that
+    /// a reload's structure and states change at one burst boundary. Returns the services whose
+    /// servers changed, which need their scheduler updated.
+    pub(super) fn adopt(&mut self, snap: &Snapshot) -> Vec<ServiceId> {
+        let mut changed = Vec::new();
+        for (d, x) in snap.dests.iter().enumerate() {
+            let Some(&(svc, i)) = self.at.get(d) else { continue };
+            let Some(load) = self.by_service.get_mut(svc as usize).and_then(|s| s.get_mut(i as usize)) else {
+                continue;
+            };
+            if load.weight == x.weight && load.available == x.present {
+                continue;
+            }
+            load.weight = x.weight;
+            load.available = x.present;
+            self.available[d] = x.present;
+            if !changed.contains(&svc) {
+                changed.push(svc);
+            }
         }
         changed
     }
