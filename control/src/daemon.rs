@@ -7,10 +7,11 @@
 
 use crate::config::{self, Config};
 use crate::health::Health;
-use crate::listing::{self, DestState, View};
+use crate::listing::{self, View};
 use crate::metrics::DestCounters;
 use crate::rates::Estimator;
 use crate::report::Report;
+use crate::state::DestState;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant as WallInstant};

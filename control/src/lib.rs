@@ -13,3 +13,4 @@ pub mod rates;
 pub mod report;
 pub mod runtime;
 pub mod snapshot;
+pub mod state;

@@ -15,8 +15,8 @@ use vsd_dataplane::service::{DestId, Snapshot};
 use super::jobs::Job;
 use super::state::{Change, Counter};
 use crate::config::Config;
-use crate::listing::DestState;
 use crate::snapshot;
+use crate::state::DestState;
 
 /// Weight of a sorry server while it takes traffic; alone in the running, any weight above 0 works.
 const SORRY_WEIGHT: u32 = 1;
