@@ -366,14 +366,16 @@ impl Daemon {
             }
         }
         if n > 0 && p.switched.is_empty() && p.silent.is_empty() {
-            return Err(match (p.refused.first(), p.stuck.first()) {
-                (Some(&(worker, running)), _) => ReloadError::WorkerRefused { worker, epoch, running },
-                (None, Some(&worker)) => ReloadError::WorkerStuck { worker },
-                (None, None) => ReloadError::WorkerStuck { worker: 0 },
+            // Every worker refused it or never got it: none runs it, none will.
+            return Err(match p.refused.first() {
+                Some(&(worker, running)) => ReloadError::WorkerRefused { worker, epoch, running },
+                None => ReloadError::WorkerStuck { worker: p.stuck.first().copied().unwrap_or_default() },
             });
         }
-        for &w in &p.stuck {
-            self.links[usize::from(w)].behind = true;
+        // The snapshot carries every state: a worker it reached is behind no more, one it did not
+        // is (re-sent by poll_workers).
+        for (link, sent) in self.links.iter_mut().zip(&sent) {
+            link.behind = !sent;
         }
         let old = std::mem::replace(&mut self.snap, snap);
         self.report.set_snapshot(self.snap.clone());
@@ -802,7 +804,11 @@ mod tests {
         let err = d.apply(small(&[WEB, &server(11, 1), &server(13, 1)]), "reload").unwrap_err();
         let ReloadError::PartialSwitch(p) = &err else { panic!("{err}") };
         assert_eq!((p.switched.clone(), p.silent.clone()), (vec![0], vec![1]));
-        assert!(err.outcome().contains("worker(s) 1 did not answer within 50ms"), "{err}");
+        assert_eq!(
+            err.outcome(),
+            "applied as snapshot epoch 2, which worker 0 runs; worker 1 did not answer within 50ms (the \
+             switch waits in the command ring)"
+        );
         agrees(&d, &w[0]);
         assert_eq!(w[1].epoch(), 1);
 
@@ -819,11 +825,6 @@ mod tests {
     fn a_stuck_worker_gets_the_switch_and_the_commands_again() {
         let one = small(&[WEB, &server(11, 1), &server(12, 1)]);
         let (mut d, w) = daemon(&one, 2);
-        w[1].0.full.set(true);
-        let err = d.apply(small(&[WEB, &server(11, 1), &server(13, 1)]), "reload").unwrap_err();
-        let ReloadError::PartialSwitch(p) = &err else { panic!("{err}") };
-        assert_eq!(p.stuck, [1]);
-        assert!(d.links()[1].behind);
         let t = Target {
             proto: Proto::Tcp,
             vip: Addr::from_v4([198, 18, 0, 100]),
@@ -831,18 +832,32 @@ mod tests {
             rs: Addr::from_v4([198, 19, 0, 11]),
             rport: None,
         };
-        d.edit_weight(&t, 4).unwrap();
+        w[1].0.full.set(true);
+        let err = d.edit_weight(&t, 4).unwrap_err();
+        assert!(matches!(&err, ReloadError::Lagging { workers } if workers == &[1]), "{err}");
+        assert_eq!(
+            err.outcome(),
+            "applied, but the command ring of worker 1 is full: the change is re-sent until taken"
+        );
+        assert_eq!(w[0].got(), ["weight"]);
+        assert!(d.links()[1].behind);
+
+        let err = d.apply(small(&[WEB, &server(11, 4), &server(13, 1)]), "reload").unwrap_err();
+        let ReloadError::PartialSwitch(p) = &err else { panic!("{err}") };
+        assert_eq!((p.switched.clone(), p.stuck.clone()), (vec![0], vec![1]));
+        d.edit_weight(&t, 6).unwrap();
         assert_eq!(w[0].got(), ["switch", "weight"]);
+        agrees(&d, &w[0]);
         d.poll_workers();
-        assert_eq!(w[1].got(), Vec::<&str>::new());
+        assert_eq!(w[1].got(), Vec::<&str>::new(), "still full");
 
         w[1].0.full.set(false);
         d.poll_workers();
-        assert_eq!(w[1].got(), ["switch", "weight"]);
+        assert_eq!(w[1].got(), ["switch", "weight"], "the running snapshot, then the edit made since");
         d.poll_workers();
         agrees(&d, &w[1]);
-        agrees(&d, &w[0]);
-        assert!(!d.links()[1].behind);
+        assert_eq!(w[1].state(D11), Some(DestState { weight: 6, present: true }));
+        assert_eq!(d.links()[1], LinkState { epoch: 2, behind: false, diverged: false });
     }
 
     /// Steering was /24 at start; widening the netmask needs a restart with two workers (and

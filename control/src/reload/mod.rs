@@ -47,9 +47,8 @@ pub enum ReloadError {
     /// The change is made, but these workers' command rings were full: they get it when they
     /// take commands again.
     #[error(
-        "applied; worker(s) {} are not taking commands (their ring is full): the change is re-sent \
-         until they do",
-        workers.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+        "applied, but the command ring of {} is full: the change is re-sent until taken",
+        self::workers(workers)
     )]
     Lagging { workers: Vec<u16> },
     /// The health checker's threads cannot start.
@@ -91,32 +90,43 @@ pub struct Partial {
 
 impl fmt::Display for Partial {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let list = |w: &[u16]| w.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
         write!(f, "applied as snapshot epoch {}, ", self.epoch)?;
-        match self.switched.len() {
-            0 => write!(f, "which no worker has acknowledged yet")?,
-            1 => write!(f, "which worker {} runs", list(&self.switched))?,
-            _ => write!(f, "which workers {} run", list(&self.switched))?,
-        }
-        if !self.silent.is_empty() {
+        if self.switched.is_empty() {
+            write!(f, "which no worker has acknowledged yet")?;
+        } else {
             write!(
                 f,
-                "; worker(s) {} did not answer within {:?} (the switch waits in their ring)",
-                list(&self.silent),
-                self.waited
+                "which {} run{}",
+                workers(&self.switched),
+                if self.switched.len() == 1 { "s" } else { "" }
             )?;
         }
+        if !self.silent.is_empty() {
+            let (w, n) = (workers(&self.silent), self.waited);
+            write!(f, "; {w} did not answer within {n:?} (the switch waits in the command ring)")?;
+        }
         if !self.stuck.is_empty() {
+            let verb = if self.stuck.len() == 1 { "is" } else { "are" };
             write!(
                 f,
-                "; worker(s) {} are not taking commands (it is re-sent until they do)",
-                list(&self.stuck)
+                "; {} {verb} not taking commands (the switch is re-sent until taken)",
+                workers(&self.stuck)
             )?;
         }
         for (w, running) in &self.refused {
             write!(f, "; worker {w} refused it and still runs epoch {running} (restart vsd)")?;
         }
         Ok(())
+    }
+}
+
+/// `worker 1` or `workers 0, 2`.
+fn workers(w: &[u16]) -> String {
+    let list = w.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+    if w.len() == 1 {
+        format!("worker {list}")
+    } else {
+        format!("workers {list}")
     }
 }
 
