@@ -31,11 +31,11 @@ impl Loads {
     }
 
     /// Add the services and servers that `snap` appends to the ones these loads were built for;
-    /// the loads already here (weights and availability set by commands, connection counts) stay.
+    /// the loads already here (connection counts) stay. New servers are out until [`Loads::adopt`].
     /// Returns the services whose server list changed, which need their scheduler updated.
     pub(super) fn grow(&mut self, snap: &Snapshot) -> Vec<ServiceId> {
         self.at.resize(snap.dests.len(), (0, 0));
-        self.available.resize(snap.dests.len(), true);
+        self.available.resize(snap.dests.len(), false);
         let mut changed = Vec::new();
         for (i, s) in snap.services.iter().enumerate() {
             if i == self.by_service.len() {
@@ -48,7 +48,9 @@ impl Loads {
             for &d in &s.dests[have.len()..] {
                 let x = &snap.dests[d as usize];
                 self.at[d as usize] = (i as ServiceId, have.len() as u32);
-                have.push(DestLoad::new(x.addr, x.port, x.weight));
+                // Out, at weight 0, until `adopt` reads its state: the one place a snapshot's
+                // weights and presence reach this core.
+                have.push(DestLoad { available: false, ..DestLoad::new(x.addr, x.port, 0) });
             }
             changed.push(i as ServiceId);
         }
