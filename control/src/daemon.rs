@@ -578,8 +578,8 @@ pub fn plan_admin(new: &Config, snap: &Snapshot, admin: &[DestState]) -> Vec<(De
     want.into_iter().enumerate().filter(|(d, w)| *w != admin[*d]).map(|(d, w)| (d as DestId, w)).collect()
 }
 
-/// Whether `new` changes what lives in the snapshot: anything but weights and health checks, which
-/// reach the workers as commands.
+/// Whether `new` changes the snapshot's structure or settings: anything but weights and health
+/// checks, which alone reach the workers as commands (a switch carries them too, stamped).
 fn needs_switch(running: &Config, new: &Config) -> bool {
     let snapshot_part = |c: &Config| {
         let mut c = c.clone();

@@ -30,8 +30,9 @@ pub enum Command {
     ListConns,
     /// Switch to a new config snapshot that extends the running one ([`Snapshot::extends`]):
     /// new services and real servers, timeouts, persistence settings, schedulers, global
-    /// switches. Acknowledged with [`Reply::Switched`]; the control thread frees the old snapshot
-    /// once every worker has.
+    /// switches, and every server's weight and presence, which replace what commands set.
+    /// Acknowledged with [`Reply::Switched`]; the control thread frees the old snapshot once
+    /// every worker has.
     Switch(Arc<Snapshot>),
 }
 
