@@ -860,6 +860,28 @@ mod tests {
         assert_eq!(d.links()[1], LinkState { epoch: 2, behind: false, diverged: false });
     }
 
+    /// What the dataplane cannot do is refused by its key before anything is sent.
+    #[test]
+    fn a_feature_not_built_is_refused_by_its_key() {
+        let one = small(&[WEB, &server(11, 1)]);
+        let (mut d, w) = daemon(&one, 1);
+        let err = d.apply(
+            small(&[&WEB.replace("forwarding: nat", "forwarding: fullnat"), &server(11, 1)]),
+            "reload",
+        );
+        let err = err.unwrap_err();
+        assert!(
+            matches!(&err, ReloadError::NotImplemented { key, .. } if key == "services[0].forwarding"),
+            "{err}"
+        );
+        assert!(
+            err.outcome().contains("fullnat is not implemented yet")
+                && err.outcome().ends_with("nothing changed")
+        );
+        assert_eq!(w[0].got(), Vec::<&str>::new());
+        assert_eq!((d.snapshot().epoch, d.config()), (1, &one));
+    }
+
     /// Steering was /24 at start; widening the netmask needs a restart with two workers (and
     /// sends nothing), and applies live with one.
     #[test]
