@@ -7,6 +7,7 @@
 
 use crate::daemon::{Daemon, Target};
 use crate::listing::{self, View};
+use crate::reload::ReloadError;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
@@ -64,13 +65,13 @@ fn serve(stream: UnixStream, daemon: &mut Daemon) -> std::io::Result<()> {
     BufReader::new(&stream).read_line(&mut line)?;
     let answer = match handle(line.trim(), daemon) {
         Ok(text) => format!("ok\n{text}"),
-        Err(e) => format!("error\n{e}\n"),
+        Err(e) => format!("error\n{}\n", e.outcome()),
     };
     (&stream).write_all(answer.as_bytes())
 }
 
 /// One request. Public for tests.
-pub fn handle(line: &str, daemon: &mut Daemon) -> Result<String, String> {
+pub fn handle(line: &str, daemon: &mut Daemon) -> Result<String, ReloadError> {
     let words: Vec<&str> = line.split_whitespace().collect();
     match words[..] {
         ["list"] => Ok(daemon.listing(View::Plain)),
@@ -86,44 +87,51 @@ pub fn handle(line: &str, daemon: &mut Daemon) -> Result<String, String> {
             let r = daemon.reload();
             match &r {
                 Ok(m) => tracing::info!("{m}"),
-                Err(e) => tracing::warn!("reload refused: {e}"),
+                Err(e) if e.changed() => tracing::warn!("reload: {e}"),
+                Err(e) => tracing::warn!("reload refused: {}", e.outcome()),
             }
             r.map(|m| m + "\n")
         }
         ["add", proto, vip, rs, weight] => {
-            let w = weight.parse().map_err(|_| format!("invalid weight {weight:?}"))?;
+            let w = weight.parse().map_err(|_| bad(format!("invalid weight {weight:?}")))?;
             edited(daemon.add_server(&target(proto, vip, rs)?, w))
         }
         ["edit", proto, vip, rs, weight] => {
-            let w = weight.parse().map_err(|_| format!("invalid weight {weight:?}"))?;
+            let w = weight.parse().map_err(|_| bad(format!("invalid weight {weight:?}")))?;
             edited(daemon.edit_weight(&target(proto, vip, rs)?, w))
         }
         ["delete", proto, vip, rs] => edited(daemon.delete_server(&target(proto, vip, rs)?)),
-        _ => Err(format!("unknown request {line:?}")),
+        _ => Err(bad(format!("unknown request {line:?}"))),
     }
 }
 
+fn bad(why: String) -> ReloadError {
+    ReloadError::BadRequest(why)
+}
+
 /// A runtime edit is logged like a reload; `vsadm` prints nothing on success, as ipvsadm.
-fn edited(r: Result<String, String>) -> Result<String, String> {
+fn edited(r: Result<String, ReloadError>) -> Result<String, ReloadError> {
     match &r {
         Ok(m) => tracing::info!("{m}"),
-        Err(e) => tracing::warn!("edit refused: {e}"),
+        Err(e) if e.changed() => tracing::warn!("edit: {e}"),
+        Err(e) => tracing::warn!("edit refused: {}", e.outcome()),
     }
     r.map(|_| String::new())
 }
 
-fn target(proto: &str, vip: &str, rs: &str) -> Result<Target, String> {
+fn target(proto: &str, vip: &str, rs: &str) -> Result<Target, ReloadError> {
     let proto = match proto {
         "tcp" => Proto::Tcp,
         "udp" => Proto::Udp,
-        p => return Err(format!("unknown protocol {p:?}")),
+        p => return Err(bad(format!("unknown protocol {p:?}"))),
     };
-    let v: SocketAddr = vip.parse().map_err(|_| format!("invalid service address {vip:?} (VIP:PORT)"))?;
+    let v: SocketAddr =
+        vip.parse().map_err(|_| bad(format!("invalid service address {vip:?} (VIP:PORT)")))?;
     let (rs, rport) = match rs.parse::<SocketAddr>() {
         Ok(sa) => (Addr::from(sa.ip()), Some(sa.port())),
         Err(_) => (
             Addr::from(
-                rs.parse::<IpAddr>().map_err(|_| format!("invalid real server {rs:?} (ADDR[:PORT])"))?,
+                rs.parse::<IpAddr>().map_err(|_| bad(format!("invalid real server {rs:?} (ADDR[:PORT])")))?,
             ),
             None,
         ),

@@ -10,6 +10,8 @@ pub mod logging;
 pub mod metrics;
 pub mod pkt;
 pub mod rates;
+pub mod reload;
 pub mod report;
 pub mod runtime;
 pub mod snapshot;
+pub mod state;

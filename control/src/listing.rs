@@ -5,20 +5,12 @@
 //! layouts follow ipvsadm 1.31's `print_service_entry` / `print_conn`.
 
 use crate::rates::Rates;
-use crate::report::DestTotals;
+use crate::state::{DestState, DestTotals};
 use std::fmt::Write;
 use std::time::Duration;
 use vsd_dataplane::conn::{Conn, Timeouts};
 use vsd_dataplane::service::{Service, Snapshot};
 use vsd_dataplane::Instant;
-
-/// The control thread's view of one real server: its weight now, and whether it is in its service
-/// (a server removed at runtime stays in the snapshot, marked absent).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DestState {
-    pub weight: u32,
-    pub present: bool,
-}
 
 /// What a listing shows per server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

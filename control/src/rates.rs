@@ -2,7 +2,7 @@
 //! 2 seconds, the counters' increase over the interval becomes a rate, smoothed as
 //! avg += (rate − avg) / 4. Runs on the control thread from the summed per-core counters.
 
-use crate::report::DestTotals;
+use crate::state::DestTotals;
 use std::time::{Duration, Instant};
 
 /// LVS's estimation interval.

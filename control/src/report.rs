@@ -4,6 +4,7 @@
 //! ActiveConn/InActConn beside the totals. Counters are single-writer per core; this sums the
 //! cores with relaxed loads at render time.
 
+use crate::state::{DestState, DestTotals};
 use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,38 +21,6 @@ pub struct Report {
     workers: Vec<Arc<WorkerStats>>,
     dests: Vec<Arc<[DestStats]>>,
     started: Instant,
-}
-
-/// Per-destination totals over all cores.
-#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DestTotals {
-    pub conns: u64,
-    pub in_packets: u64,
-    pub out_packets: u64,
-    pub in_bytes: u64,
-    pub out_bytes: u64,
-    pub active: u64,
-    pub inactive: u64,
-    pub persistent: u64,
-}
-
-impl DestTotals {
-    /// One real server's counters summed over the cores (relaxed reads of single-writer counters;
-    /// the gauges wrap like the per-core values they sum).
-    pub fn sum<'a>(cores: impl IntoIterator<Item = &'a DestStats>) -> DestTotals {
-        let mut t = DestTotals::default();
-        for d in cores {
-            t.conns += d.conns.get();
-            t.in_packets += d.in_packets.get();
-            t.out_packets += d.out_packets.get();
-            t.in_bytes += d.in_bytes.get();
-            t.out_bytes += d.out_bytes.get();
-            t.active = t.active.wrapping_add(d.active.get());
-            t.inactive = t.inactive.wrapping_add(d.inactive.get());
-            t.persistent = t.persistent.wrapping_add(d.persistent.get());
-        }
-        t
-    }
 }
 
 impl Report {
@@ -80,7 +49,7 @@ impl Report {
         DestTotals::sum(self.dests.iter().filter_map(|core| core.get(dest)))
     }
 
-    pub fn render(&self, state: &[crate::listing::DestState]) -> String {
+    pub fn render(&self, state: &[DestState]) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "-- vsd stats, uptime {:.1}s", self.started.elapsed().as_secs_f64());
         let _ = writeln!(

@@ -10,7 +10,9 @@
 //! id, new ones are appended, and what the new config no longer has stays, retired or waiting for
 //! its connections to end ([`Snapshot::extends`]). [`place`] finds a config service's ids again.
 
-use crate::config::{self, Config, Forwarding, Protocol, Scheduler, TunnelType};
+use crate::config::{self, Config, ConfigError, Forwarding, Protocol, Scheduler, TunnelType};
+use crate::reload::ReloadError;
+use crate::state::DestState;
 use std::sync::Arc;
 use vsd_dataplane::conn::{Fwd, Timeouts};
 use vsd_dataplane::route::{Interface, RouteTable};
@@ -20,13 +22,25 @@ use vsd_dataplane::tunnel::{TunnelKind, TunnelSpec, DEFAULT_GUE_PORT};
 use vsd_dataplane::{Addr, Proto};
 
 /// Build the snapshot for `cfg`, given each interface's MAC address (in `interfaces:` order). With
-/// `prev` (a reload), the result extends `prev`: ids of what stays are kept.
+/// `prev` (a reload), the result extends `prev`: ids of what stays are kept. Servers are in their
+/// service at their configured weight (sorry servers out).
 pub fn build(
     cfg: &Config,
     macs: &[[u8; 6]],
     epoch: u64,
     prev: Option<&Snapshot>,
-) -> Result<Arc<Snapshot>, String> {
+) -> Result<Arc<Snapshot>, ReloadError> {
+    assemble(cfg, macs, epoch, prev).map(Arc::new)
+}
+
+/// [`build`], not yet shared: the daemon [`stamp`]s the states its health board wants into it
+/// before it goes to the workers.
+pub fn assemble(
+    cfg: &Config,
+    macs: &[[u8; 6]],
+    epoch: u64,
+    prev: Option<&Snapshot>,
+) -> Result<Snapshot, ReloadError> {
     let ifaces: Vec<Interface> = cfg
         .interfaces
         .iter()
@@ -40,20 +54,17 @@ pub fn build(
         })
         .collect();
     let mut static_routes = Vec::new();
-    for r in &cfg.routes {
+    for (ri, r) in cfg.routes.iter().enumerate() {
         let forced = match &r.interface {
-            Some(name) => Some(
-                cfg.interfaces
-                    .iter()
-                    .position(|i| &i.name == name)
-                    .ok_or_else(|| format!("route {}: unknown interface {name:?}", r.prefix))?
-                    as u16,
-            ),
+            Some(name) => Some(cfg.interfaces.iter().position(|i| &i.name == name).ok_or_else(|| {
+                ConfigError::invalid(format!("routes[{ri}].interface"), format!("unknown interface {name:?}"))
+            })? as u16),
             None => None,
         };
         static_routes.push((Addr::from(r.prefix.addr()), r.prefix.len(), r.via.map(Addr::from), forced));
     }
-    let routes = RouteTable::build(&ifaces, &static_routes).map_err(|e| e.to_string())?;
+    let routes = RouteTable::build(&ifaces, &static_routes)
+        .map_err(|e| ConfigError::invalid("routes", e.to_string()))?;
 
     let (mut services, mut dests) = match prev {
         Some(p) => (p.services.clone(), p.dests.clone()),
@@ -61,6 +72,10 @@ pub fn build(
     };
     for svc in &mut services {
         svc.retired = true;
+    }
+    // Out of its service unless the config has it (the daemon then merges in edits and health).
+    for d in &mut dests {
+        d.present = false;
     }
     // By service id, like `services`: a retired service keeps its encapsulation for its connections.
     let mut tunnels = prev.map(|p| p.tunnels.clone()).unwrap_or_default();
@@ -70,11 +85,14 @@ pub fn build(
             Forwarding::Dr => Fwd::Dr,
             Forwarding::Tunnel => Fwd::Tunnel,
             other => {
-                return Err(format!(
-                    "services[{si}] {:?}: forwarding {} is not implemented yet (nat, dr and tunnel are)",
-                    s.name,
-                    other.as_str()
-                ))
+                return Err(ReloadError::NotImplemented {
+                    key: format!("services[{si}].forwarding"),
+                    reason: format!(
+                        "{:?}: forwarding {} is not implemented yet (nat, dr and tunnel are)",
+                        s.name,
+                        other.as_str()
+                    ),
+                })
             }
         };
         let mut svc = Service {
@@ -105,17 +123,20 @@ pub fn build(
             }
         };
         if id > usize::from(ServiceId::MAX) {
-            return Err(format!("services[{si}] {:?}: too many services (restart vsd)", s.name));
+            return Err(ReloadError::NeedsRestart {
+                keys: vec![format!("services[{si}]")],
+                why: format!("{:?} needs a service id, and every one since start is taken", s.name),
+            });
         }
         let service = id as ServiceId;
         if tunnels.len() <= id {
             tunnels.resize(id + 1, TunnelSpec::default());
         }
         tunnels[id] = tunnel_spec(s);
-        let mut join = |addr, port, weight, sorry| {
-            let d = Dest { service, addr, port, weight, sorry };
+        let mut join = |addr, port, weight, sorry: bool| {
+            let d = Dest { service, addr, port, weight, present: !sorry, sorry };
             match services[id].dests.iter().find(|&&x| dests[x as usize].same_identity(&d)) {
-                Some(&x) => dests[x as usize].weight = weight,
+                Some(&x) => dests[x as usize] = d,
                 None => {
                     dests.push(d);
                     services[id].dests.push(dests.len() as DestId - 1);
@@ -125,8 +146,8 @@ pub fn build(
         for rs in &s.real_servers {
             join(Addr::from(rs.address), rs.port, rs.weight, false);
         }
-        // The sorry server is at weight 0 (never scheduled) until the daemon's health board lets it
-        // serve (crate::health::Board).
+        // The sorry server is out, at weight 0, until the daemon's health board lets it serve
+        // (crate::health::Board).
         if let Some(sorry) = &s.sorry_server {
             join(Addr::from(sorry.address), sorry.port, 0, true);
         }
@@ -140,7 +161,21 @@ pub fn build(
         expire_nodest_conn: cfg.expire_nodest_conn,
         expire_quiescent_template: cfg.expire_quiescent_template,
     };
-    Ok(Arc::new(snap))
+    Ok(snap)
+}
+
+/// Give every server of `snap` its weight and presence from `states` (the health board's
+/// effective view, indexed like `snap.dests`), which workers take when they adopt it.
+pub fn stamp(snap: &mut Snapshot, states: &[DestState]) {
+    for (d, s) in snap.dests.iter_mut().zip(states) {
+        d.weight = s.weight;
+        d.present = s.present;
+    }
+}
+
+/// The state `snap` gives each server.
+pub fn states(snap: &Snapshot) -> Vec<DestState> {
+    snap.dests.iter().map(|d| DestState { weight: d.weight, present: d.present }).collect()
 }
 
 /// Where a config service sits in a snapshot built from its config.
@@ -273,6 +308,8 @@ services:
         assert_eq!(web2.sorry, Some(2));
         assert_eq!(s2.services[0].dests, vec![0, 1, 2, 6], "the removed .12 stays in web's list");
         assert_eq!(s2.dests[0].weight, 5);
+        assert!(!s2.dests[1].present, "the removed .12 is out of its service");
+        assert!(s2.dests[0].present && !s2.dests[2].present, ".11 is in, the sorry server waits");
         assert!(s2.services[1].retired, "dns is retired");
         assert_eq!(s2.service_for(Proto::Udp, Addr::from_v4([198, 18, 0, 101]), 53), None);
         let api2 = place(&two.services[0], &s2).unwrap();

@@ -60,8 +60,14 @@ pub struct Dest {
     pub addr: Addr,
     /// 0: keep the client's destination port.
     pub port: u16,
-    /// The initial weight; runtime edits and health checks change the workers' copy.
+    /// The weight a worker gives this server when it adopts the snapshot: the control plane's
+    /// merged view (config, admin edits, health checks) at the time it built the snapshot. Between
+    /// switches, `SetWeight` commands change the worker's copy ([`crate::worker::Command`]).
     pub weight: u32,
+    /// Whether the server is in its service when a worker adopts the snapshot (false: removed by a
+    /// reload or an edit, failed without `inhibit_on_failure`, or a sorry server waiting), so that
+    /// a reload's removals and additions take effect at the same burst boundary.
+    pub present: bool,
     /// The service's sorry server: scheduled only while the control plane gives it a weight.
     pub sorry: bool,
 }

@@ -4,7 +4,8 @@
 //! Keeping them apart is what makes edits and health compose: a weight set on a DOWN server is
 //! remembered and applied when the server comes back UP, and a server that comes back is given the
 //! weight the operator wants now, not the one it had when it failed. The effective state is a pure
-//! function of both ([`Board::effective`]); the daemon sends workers only the difference.
+//! function of both ([`Board::effective`]): the daemon stamps it into every snapshot it builds, and
+//! between snapshots sends workers only the difference.
 //!
 //! A failed server is set to weight 0 (keepalived's `inhibit_on_failure`: it keeps its connections
 //! and templates) or taken out of its service. A service's sorry server is a destination of its
@@ -15,8 +16,8 @@ use vsd_dataplane::service::{DestId, Snapshot};
 use super::jobs::Job;
 use super::state::{Change, Counter};
 use crate::config::Config;
-use crate::listing::DestState;
 use crate::snapshot;
+use crate::state::DestState;
 
 /// Weight of a sorry server while it takes traffic; alone in the running, any weight above 0 works.
 const SORRY_WEIGHT: u32 = 1;
@@ -56,6 +57,8 @@ impl Board {
 
     /// Slots for the destinations a reload appended to the snapshot: present at their snapshot
     /// weight (a sorry server at its serving weight, for when it is let in) and UP, as at start.
+    /// New destinations come from the builder, whose weight is the config's; the daemon's admin
+    /// plan sets every configured server's state right after.
     pub fn grow(&mut self, snap: &Snapshot) {
         for d in &snap.dests[self.slots.len().min(snap.dests.len())..] {
             let weight = if d.sorry { SORRY_WEIGHT } else { d.weight };

@@ -12,8 +12,8 @@ use std::time::Duration;
 use vsd_dataplane::service::{DestId, Snapshot};
 
 use crate::config::{CheckKind, Config};
-use crate::listing::DestState;
 use crate::snapshot;
+use crate::state::DestState;
 
 /// How one server is probed.
 #[derive(Clone, Debug, PartialEq, Eq)]

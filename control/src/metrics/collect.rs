@@ -9,7 +9,7 @@
 use super::families::{self as f, Family, Kind};
 use super::sources::{DestView, Sources};
 use crate::listing::endpoint;
-use crate::report::DestTotals;
+use crate::state::DestTotals;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::ConstCounter;

@@ -9,7 +9,7 @@
 use super::collect::VsdCollector;
 use super::http::{self, Request, Response};
 use super::sources::{ControlView, Sources};
-use crate::listing::DestState;
+use crate::state::DestState;
 use prometheus_client::encoding::{prometheus_text, text};
 use prometheus_client::registry::Registry;
 use std::io;

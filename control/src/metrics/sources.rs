@@ -6,8 +6,7 @@
 //! real server's weight, membership and health) it publishes into a [`ControlView`] after every
 //! pass of its loop; workers never see it.
 
-use crate::listing::DestState;
-use crate::report::DestTotals;
+use crate::state::{DestState, DestTotals};
 use std::sync::{Arc, Mutex, PoisonError};
 use vsd_dataplane::service::Snapshot;
 use vsd_dataplane::stats::{DestStats, WorkerStats};

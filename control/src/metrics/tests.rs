@@ -5,8 +5,8 @@
 use super::families::{self, Kind, ALL};
 use super::openmetrics::{parse, Format, ParsedFamily};
 use super::{render, respond, MetricsServer, PortSource, Sources, VsdCollector, OPENMETRICS};
-use crate::listing::DestState;
 use crate::metrics::http::Request;
+use crate::state::DestState;
 use prometheus_client::registry::Registry;
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -12,9 +12,10 @@ pub use lcore_loop::LcoreJob;
 
 use crate::admin::AdminServer;
 use crate::config::Config;
-use crate::daemon::{Daemon, WorkerHandle};
+use crate::daemon::{first_snapshot, Daemon, WorkerHandle};
 use crate::metrics::{self, MetricsServer};
 use crate::pkt::Pkt;
+use crate::reload;
 use crate::report::Report;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -54,11 +55,10 @@ const CONTROL_RING: u32 = 256;
 const REDIRECT_RING: u32 = 1024;
 
 /// The owner function for `workers` cores: the steering prefix is the coarsest persistence
-/// netmask in use, so that a persistence netmask's clients all meet on one core.
+/// netmask in use, so that a persistence netmask's clients all meet on one core. A reload cannot
+/// change it ([`reload::check_steering`]).
 fn steering_for(cfg: &Config, workers: u16) -> Steering {
-    let persist = cfg.services.iter().filter_map(|s| s.persistence.as_ref());
-    let v4 = persist.clone().map(|p| p.netmask).min().unwrap_or(32);
-    let v6 = persist.map(|p| p.netmask6).min().unwrap_or(128);
+    let (v4, v6) = reload::steering_prefixes(cfg);
     Steering::new(workers, v4, v6, DEFAULT_KEY)
 }
 
@@ -119,7 +119,7 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
     for (i, p) in ports.iter().enumerate() {
         port_iface[usize::from(p.id())] = i as u16;
     }
-    let snap = crate::snapshot::build(cfg, &macs, 1, None).map_err(RuntimeError::Config)?;
+    let snap = Arc::new(first_snapshot(cfg, &macs).map_err(|e| RuntimeError::Config(e.to_string()))?);
     let tsc_per_ms = (eal.tsc_hz() / 1000).max(1);
 
     let mut report = Report::new(
@@ -169,7 +169,9 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
         };
         eal.launch(*lcore, move || job.run())?;
     }
-    let mut daemon = Daemon::new(cfg.clone(), path.to_path_buf(), snap.clone(), handles, report);
+    let (prefix_v4, prefix_v6) = steering.prefixes();
+    let running = reload::Steering { workers: steering.workers(), prefix_v4, prefix_v6 };
+    let mut daemon = Daemon::new(cfg.clone(), path.to_path_buf(), snap.clone(), handles, report, running);
     daemon.share_counters(scrape.dests.clone());
     match daemon.start_health() {
         Ok(0) => {}
@@ -202,9 +204,11 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
         if sig.reload.swap(false, Relaxed) {
             match daemon.reload() {
                 Ok(m) => tracing::info!("{m}"),
-                Err(e) => tracing::warn!("reload refused, nothing changed: {e}"),
+                Err(e) if e.changed() => tracing::warn!("reload: {e}"),
+                Err(e) => tracing::warn!("reload refused: {}", e.outcome()),
             }
         }
+        daemon.poll_workers();
         if let Some(a) = &admin {
             a.poll(&mut daemon);
         }

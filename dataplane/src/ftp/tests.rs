@@ -58,8 +58,8 @@ fn snapshot() -> Arc<Snapshot> {
     ifaces[0].static_neighbours.push((a4([198, 18, 0, 11]), CLIENT_MAC));
     let routes = RouteTable::build(&ifaces, &[]).unwrap();
     let dests = vec![
-        Dest { service: 0, addr: a4(RS1), port: 21, weight: 1, sorry: false },
-        Dest { service: 0, addr: a4(RS2), port: 21, weight: 1, sorry: false },
+        Dest { service: 0, addr: a4(RS1), port: 21, weight: 1, present: true, sorry: false },
+        Dest { service: 0, addr: a4(RS2), port: 21, weight: 1, present: true, sorry: false },
     ];
     let services = vec![Service {
         name: "ftp".into(),

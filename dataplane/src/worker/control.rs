@@ -4,6 +4,12 @@
 //! command ring, and the worker applies it between bursts, on its own core. Commands are per-core
 //! deltas (a weight, a server's removal) or requests for a copy of per-core state (the connection
 //! listing). Answers go back over a reply ring. Nothing here runs per packet.
+//!
+//! A reload is one message: the [`Command::Switch`] snapshot carries every server's weight and
+//! presence along with the structure, and the worker takes both at the same burst boundary, so a
+//! server a reload removes is never scheduled on the new snapshot, and one it re-weighs starts at
+//! its new weight. `SetWeight`/`SetAvailable` are for changes that need no new snapshot (health
+//! flaps, `vsadm -e`).
 
 use super::Worker;
 use crate::buf::PacketBuf;
@@ -24,8 +30,9 @@ pub enum Command {
     ListConns,
     /// Switch to a new config snapshot that extends the running one ([`Snapshot::extends`]):
     /// new services and real servers, timeouts, persistence settings, schedulers, global
-    /// switches. Acknowledged with [`Reply::Switched`]; the control thread frees the old snapshot
-    /// once every worker has.
+    /// switches, and every server's weight and presence, which replace what commands set.
+    /// Acknowledged with [`Reply::Switched`]; the control thread frees the old snapshot once
+    /// every worker has.
     Switch(Arc<Snapshot>),
 }
 
@@ -37,8 +44,9 @@ pub enum Reply {
     /// the snapshot added real servers, the worker's per-server counters moved to a larger array:
     /// readers take it from here (the old one stops counting).
     Switched { worker: u16, epoch: u64, dest_stats: Option<Arc<[DestStats]>> },
-    /// The snapshot was refused: it does not extend the running one.
-    Refused { worker: u16, epoch: u64 },
+    /// The snapshot of `epoch` was refused: it does not extend the one the worker runs, of epoch
+    /// `running`, which it keeps.
+    Refused { worker: u16, epoch: u64, running: u64 },
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -67,7 +75,7 @@ impl<B: PacketBuf> Worker<B> {
                 let epoch = snap.epoch;
                 Some(match self.switch_snapshot(snap) {
                     Some(dest_stats) => Reply::Switched { worker: self.id, epoch, dest_stats },
-                    None => Reply::Refused { worker: self.id, epoch },
+                    None => Reply::Refused { worker: self.id, epoch, running: self.snap.epoch },
                 })
             }
         }
@@ -75,18 +83,23 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Adopt `snap` if it extends the running snapshot, so that connection entries, templates and
     /// per-core loads keep their meaning; `None` if it does not. New services and servers get
-    /// loads and counters; a service whose scheduler or server list changed gets its scheduler
-    /// rebuilt; weights and availability set by commands stay. Returns the new counter array
-    /// when it had to grow.
+    /// loads and counters; every server takes its weight and presence from the snapshot; a
+    /// service whose scheduler or server list changed gets its scheduler rebuilt, one whose
+    /// servers' weights or presence changed gets it updated. Returns the new counter array when
+    /// it had to grow.
     fn switch_snapshot(&mut self, snap: Arc<Snapshot>) -> Option<Option<Arc<[DestStats]>>> {
         if !snap.extends(&self.snap) {
             return None;
         }
         let grown = self.loads.grow(&snap);
+        let states = self.loads.adopt(&snap);
         for (i, new) in snap.services.iter().enumerate() {
             let svc = i as ServiceId;
             let kept = self.snap.services.get(i).filter(|old| old.sched == new.sched).is_some();
             if kept && !grown.contains(&svc) {
+                if states.contains(&svc) {
+                    self.scheds[i].update(self.loads.of_service(svc));
+                }
                 continue;
             }
             let mut sc = Scheduler::new(new.sched);
@@ -128,6 +141,15 @@ impl<B: PacketBuf> Worker<B> {
     pub fn restore_dest(&mut self, dest: DestId) {
         self.loads.set_available(dest, true);
         self.rescheduled(dest);
+    }
+
+    /// This core's weight of real server `dest` and whether it is in its service (`None` for an id
+    /// the running snapshot does not have). For the control plane's checks and tests.
+    pub fn dest_state(&self, dest: DestId) -> Option<(u32, bool)> {
+        ((dest as usize) < self.snap.dests.len()).then(|| {
+            let load = self.loads.get(dest);
+            (load.weight, self.loads.is_available(dest))
+        })
     }
 
     fn rescheduled(&mut self, dest: DestId) {

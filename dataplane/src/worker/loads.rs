@@ -5,6 +5,10 @@
 //! stable [`DestId`], which [`Loads`] maps to its (service, position). Both only grow: a reload's
 //! snapshot appends services and servers ([`Snapshot::extends`]), and [`Loads::grow`] appends their
 //! loads, so that nothing a connection entry points at moves.
+//!
+//! A server's weight and availability on this core live here and only here: a snapshot switch sets
+//! them from the snapshot ([`Loads::adopt`]), commands change them in between. The snapshot's copy
+//! is what they were when the control plane built it, not what they are now.
 
 use crate::sched::DestLoad;
 use crate::service::{DestId, ServiceId, Snapshot};
@@ -22,15 +26,16 @@ impl Loads {
     pub(super) fn new(snap: &Snapshot) -> Loads {
         let mut loads = Loads { by_service: Vec::new(), at: Vec::new(), available: Vec::new() };
         loads.grow(snap);
+        loads.adopt(snap);
         loads
     }
 
     /// Add the services and servers that `snap` appends to the ones these loads were built for;
-    /// the loads already here (weights and availability set by commands, connection counts) stay.
+    /// the loads already here (connection counts) stay. New servers are out until [`Loads::adopt`].
     /// Returns the services whose server list changed, which need their scheduler updated.
     pub(super) fn grow(&mut self, snap: &Snapshot) -> Vec<ServiceId> {
         self.at.resize(snap.dests.len(), (0, 0));
-        self.available.resize(snap.dests.len(), true);
+        self.available.resize(snap.dests.len(), false);
         let mut changed = Vec::new();
         for (i, s) in snap.services.iter().enumerate() {
             if i == self.by_service.len() {
@@ -43,9 +48,34 @@ impl Loads {
             for &d in &s.dests[have.len()..] {
                 let x = &snap.dests[d as usize];
                 self.at[d as usize] = (i as ServiceId, have.len() as u32);
-                have.push(DestLoad::new(x.addr, x.port, x.weight));
+                // Out, at weight 0, until `adopt` reads its state: the one place a snapshot's
+                // weights and presence reach this core.
+                have.push(DestLoad { available: false, ..DestLoad::new(x.addr, x.port, 0) });
             }
             changed.push(i as ServiceId);
+        }
+        changed
+    }
+
+    /// Take every server's weight and availability from `snap` (after [`Loads::grow`]), so that
+    /// a reload's structure and states change at one burst boundary. Returns the services whose
+    /// servers changed, which need their scheduler updated.
+    pub(super) fn adopt(&mut self, snap: &Snapshot) -> Vec<ServiceId> {
+        let mut changed = Vec::new();
+        for (d, x) in snap.dests.iter().enumerate() {
+            let Some(&(svc, i)) = self.at.get(d) else { continue };
+            let Some(load) = self.by_service.get_mut(svc as usize).and_then(|s| s.get_mut(i as usize)) else {
+                continue;
+            };
+            if load.weight == x.weight && load.available == x.present {
+                continue;
+            }
+            load.weight = x.weight;
+            load.available = x.present;
+            self.available[d] = x.present;
+            if !changed.contains(&svc) {
+                changed.push(svc);
+            }
         }
         changed
     }

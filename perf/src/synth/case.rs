@@ -191,7 +191,7 @@ fn run_in(case: &Case, cfg: &vsd_control::config::Config, eal: &Eal) -> Result<C
         .map_err(|e| e.to_string())?;
     let (ext, int) = (open("net_ring0", cfg, &pool)?, open("net_null0", cfg, &pool)?);
     let macs = [ext.mac_addr().map_err(|e| e.to_string())?, int.mac_addr().map_err(|e| e.to_string())?];
-    let snap = vsd_control::snapshot::build(cfg, &macs, 1, None)?;
+    let snap = vsd_control::snapshot::build(cfg, &macs, 1, None).map_err(|e| e.to_string())?;
     let pid = std::process::id();
     let rss_before = cpu::rss_bytes(pid);
     let worker: Worker<Pkt> = Worker::new(0, snap);

@@ -52,7 +52,7 @@ fn lists_edits_and_switches_snapshots() {
     services.last_mut().unwrap().dests.pop();
     let bad = Snapshot::new(3, old.ifaces.clone(), old.routes.clone(), services, dests, old.timeouts, 1024);
     let reply = r.w.handle(r.now, Command::Switch(Arc::new(bad)));
-    assert!(matches!(reply, Some(Reply::Refused { worker: 0, epoch: 3 })), "{reply:?}");
+    assert!(matches!(reply, Some(Reply::Refused { worker: 0, epoch: 3, running: 2 })), "{reply:?}");
     assert_eq!(r.w.snapshot().epoch, 2);
 }
 
@@ -75,7 +75,7 @@ fn switch_adds_servers_and_services() {
     let mut services = old.services.clone();
     let mut dests = old.dests.clone();
     let add = |dests: &mut Vec<Dest>, service: u16, n: u8| {
-        dests.push(Dest { service, addr: a4(rs_ip(n)), port: 8080, weight: 1, sorry: false });
+        dests.push(Dest { service, addr: a4(rs_ip(n)), port: 8080, weight: 1, present: true, sorry: false });
         dests.len() as u32 - 1
     };
     let d14 = add(&mut dests, 0, 14);
@@ -107,4 +107,51 @@ fn switch_adds_servers_and_services() {
     // A packet of a connection made before the switch still goes to its server.
     let (_, out) = r.tx(EXT, &tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, 48000, 80, ACK));
     assert_eq!(out[5], 11);
+}
+
+/// A reload is one message: the snapshot that adds .14 also removes .12 and re-weighs the DR
+/// service, and the worker takes all of it at the switch, with no command after it. The removed
+/// server takes no new connection and its running one stops; the weights are the scheduler's at
+/// once.
+#[test]
+fn a_switch_takes_weights_and_presence_from_the_snapshot() {
+    let mut r = Rig::new();
+    for n in [11, 12, 13, 14, 21, 22, 23] {
+        r.neighbour(INT, rs_ip(n), rs_mac(n));
+    }
+    let before: Vec<u8> = (49000..49003)
+        .map(|sport| r.tx(EXT, &tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, sport, 80, SYN)).1[5])
+        .collect();
+    let on_12 = 49000 + before.iter().position(|&n| n == 12).expect("rr reaches .12") as u16;
+
+    let old = r.w.snapshot().clone();
+    let mut services = old.services.clone();
+    let mut dests = old.dests.clone();
+    dests[1].present = false;
+    for (d, w) in [(3, 0), (4, 1), (5, 1)] {
+        dests[d].weight = w;
+    }
+    dests.push(Dest { service: 0, addr: a4(rs_ip(14)), port: 8080, weight: 1, present: true, sorry: false });
+    services[0].dests.push(dests.len() as u32 - 1);
+    let next = Snapshot::new(2, old.ifaces.clone(), old.routes.clone(), services, dests, old.timeouts, 1024);
+    let reply = r.w.handle(r.now, Command::Switch(Arc::new(next)));
+    assert!(matches!(reply, Some(Reply::Switched { epoch: 2, .. })), "{reply:?}");
+    assert_eq!(r.w.dest_state(1), Some((1, false)), ".12 is out of its service");
+    assert_eq!(r.w.dest_state(3), Some((0, true)), ".21 is quiesced");
+    assert_eq!(r.w.dest_state(8), Some((1, true)), ".14 joined");
+    assert_eq!(r.w.dest_state(9), None, "no such server");
+
+    let picked: Vec<u8> = (49010..49016)
+        .map(|sport| r.tx(EXT, &tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, sport, 80, SYN)).1[5])
+        .collect();
+    assert!(!picked.contains(&12), "{picked:?}");
+    assert!([11, 13, 14].iter().all(|n| picked.contains(n)), "{picked:?}");
+    let stale = r.rx(EXT, &tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, on_12, 80, ACK));
+    assert!(!matches!(stale, Action::Tx(..)), "the removed server's connection is not forwarded");
+
+    // wrr over .22 and .23 at 1:1 (it was 4:3:2 with .21): never .21, both of the others.
+    let picked: Vec<u8> = (49020..49024)
+        .map(|sport| r.tx(EXT, &tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_DR, sport, 80, SYN)).1[5])
+        .collect();
+    assert_eq!(picked, [22, 23, 22, 23]);
 }

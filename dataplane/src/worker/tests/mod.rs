@@ -73,7 +73,7 @@ fn ifaces() -> Vec<Interface> {
 fn build_snapshot(routes: RouteTable, ifaces: Vec<Interface>) -> Arc<Snapshot> {
     let mut dests = Vec::new();
     let mut add = |svc: u16, n: u8, port: u16, weight: u32| {
-        dests.push(Dest { service: svc, addr: a4(rs_ip(n)), port, weight, sorry: false });
+        dests.push(Dest { service: svc, addr: a4(rs_ip(n)), port, weight, present: true, sorry: false });
         dests.len() as u32
     };
     add(0, 11, 8080, 1);

@@ -44,7 +44,14 @@ fn persistent_snapshot(sysctls: Sysctls) -> Arc<Snapshot> {
     {
         let first = dests.len() as u32;
         for n in servers {
-            dests.push(Dest { service: i as u16, addr: a4(rs_ip(*n)), port: 0, weight: 1, sorry: false });
+            dests.push(Dest {
+                service: i as u16,
+                addr: a4(rs_ip(*n)),
+                port: 0,
+                weight: 1,
+                present: true,
+                sorry: false,
+            });
         }
         services.push(Service {
             name: name.into(),

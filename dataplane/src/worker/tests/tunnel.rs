@@ -29,8 +29,8 @@ fn tunnel_snapshot() -> Arc<Snapshot> {
     )
     .unwrap();
     let mut dests = vec![
-        Dest { service: 0, addr: a4(rs_ip(11)), port: 8080, weight: 1, sorry: false },
-        Dest { service: 1, addr: a4(rs_ip(21)), port: 0, weight: 1, sorry: false },
+        Dest { service: 0, addr: a4(rs_ip(11)), port: 8080, weight: 1, present: true, sorry: false },
+        Dest { service: 1, addr: a4(rs_ip(21)), port: 0, weight: 1, present: true, sorry: false },
     ];
     let mut services: Vec<Service> = Vec::new();
     let svc = |name: &str, vip, fwd, dests| Service {
@@ -49,8 +49,22 @@ fn tunnel_snapshot() -> Arc<Snapshot> {
     services.push(svc("dr", VIP_DR, Fwd::Dr, 1..2));
     for (i, (vip, n)) in [(V_IPIP, 21), (V_GUE, 31), (V_GRE, 41)].into_iter().enumerate() {
         let first = dests.len() as u32;
-        dests.push(Dest { service: 2 + i as u16, addr: a4(far(n)), port: 0, weight: 1, sorry: false });
-        dests.push(Dest { service: 2 + i as u16, addr: a4(far(n + 1)), port: 0, weight: 1, sorry: false });
+        dests.push(Dest {
+            service: 2 + i as u16,
+            addr: a4(far(n)),
+            port: 0,
+            weight: 1,
+            present: true,
+            sorry: false,
+        });
+        dests.push(Dest {
+            service: 2 + i as u16,
+            addr: a4(far(n + 1)),
+            port: 0,
+            weight: 1,
+            present: true,
+            sorry: false,
+        });
         services.push(svc("tun", vip, Fwd::Tunnel, first..first + 2));
     }
     let mut snap = Snapshot::new(1, ifaces, routes, services, dests, Timeouts::LVS, 1024);
