@@ -20,7 +20,7 @@ use super::schema::{Config, Forwarding, Interface, Protocol, Route, Service, Tun
 /// datagram of 68 octets").
 const MIN_MTU_V4: u16 = 68;
 /// Smallest MTU of a link that carries IPv6 (RFC 8200 §5). Reached once IPv6 addresses are
-/// accepted ([`refuse_ipv6`]); kept so that the rule is in place when they are.
+/// accepted (see `refuse_ipv6`); kept so that the rule is in place when they are.
 const MIN_MTU_V6: u16 = 1280;
 
 /// Why an IPv6 address is refused: the worker parses IPv6 but drops every IPv6 frame

@@ -83,6 +83,10 @@ impl Maglev {
                 })
             })
             .collect();
+        // Only when every usable server sits beyond table_pos's range; the fill would never end.
+        if members.is_empty() {
+            return;
+        }
         let mut taken = vec![0u64; TABLE_SIZE.div_ceil(64)];
         let mut filled = 0;
         'fill: loop {
