@@ -35,9 +35,13 @@ bench: build
 	target/release/vsd-perf synth --profile established,syn --conns 1M,10M --seconds 3
 	$(CARGO) bench -p vsd-perf
 
+# cargo-deny (deny.toml) checks licences, banned crates and sources. Not advisories: the RustSec
+# advisory database is a git repository on GitHub, which these build machines cannot reach, and
+# cargo-deny fails when it cannot fetch it. Where GitHub is reachable, run `cargo deny check` (all).
 lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) deny check bans licenses sources
 
 demo: build
 	scripts/demo.sh

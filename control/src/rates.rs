@@ -20,6 +20,11 @@ pub struct Rates {
 
 impl Rates {
     /// Rounded for listings, in ipvsadm's column order.
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "rates are non-negative, and a float cast saturates"
+    )]
     pub fn columns(&self) -> [u64; 5] {
         [self.cps, self.in_pps, self.out_pps, self.in_bps, self.out_bps].map(|v| v.round() as u64)
     }

@@ -31,7 +31,8 @@ pub fn ethernet(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> V
 pub fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, ttl: u8, l4: &[u8]) -> Vec<u8> {
     let mut ip = vec![0u8; 20];
     ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+    let total = u16::try_from(20 + l4.len()).expect("an IPv4 packet is below 64 KiB");
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
     ip[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
     ip[6] = 0x40;
     ip[8] = ttl;
@@ -70,7 +71,8 @@ pub fn udp_v4(
     let mut u = vec![0u8; 8];
     u[0..2].copy_from_slice(&sport.to_be_bytes());
     u[2..4].copy_from_slice(&dport.to_be_bytes());
-    u[4..6].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    let len = u16::try_from(8 + payload.len()).expect("a UDP datagram is below 64 KiB");
+    u[4..6].copy_from_slice(&len.to_be_bytes());
     u.extend_from_slice(payload);
     if with_checksum {
         UdpPacket::new_unchecked(&mut u[..]).fill_checksum(&Addr::from_v4(src), &Addr::from_v4(dst));

@@ -357,7 +357,7 @@ mod tests {
     fn old_entries_are_reprobed_but_still_used() {
         let mut c: NeighCache<u8> = NeighCache::new(8);
         c.learn(t(0), 0, IP, MAC, true);
-        let later = t(REACHABLE.as_millis() as u64 + 1);
+        let later = t(u64::try_from(REACHABLE.as_millis()).unwrap() + 1);
         assert_eq!(c.lookup(later, IP), Some(MAC));
         assert_eq!(c.take_request(), Some(Request { iface: 0, target: IP }));
         assert_eq!(c.lookup(later, IP), Some(MAC));
@@ -370,7 +370,7 @@ mod tests {
         c.learn(t(0), 0, IP, MAC, true);
         // Cached by this lookup; a later one past REACHABLE must still schedule the re-probe.
         assert_eq!(c.lookup(t(1), IP), Some(MAC));
-        let later = t(REACHABLE.as_millis() as u64 + 1);
+        let later = t(u64::try_from(REACHABLE.as_millis()).unwrap() + 1);
         assert_eq!(c.lookup(later, IP), Some(MAC));
         assert_eq!(c.take_request(), Some(Request { iface: 0, target: IP }));
         // A neighbour that moved: the cached MAC must not outlive the ARP that changed it.
@@ -413,7 +413,7 @@ mod tests {
     fn static_entries_are_never_probed_or_replaced() {
         let mut c: NeighCache<u8> = NeighCache::new(8);
         c.add_static(0, IP, MAC);
-        let much_later = t(10 * REACHABLE.as_millis() as u64);
+        let much_later = t(10 * u64::try_from(REACHABLE.as_millis()).unwrap());
         assert_eq!(c.lookup(much_later, IP), Some(MAC));
         assert_eq!(c.take_request(), None);
         c.learn(much_later, 0, IP, [2, 0, 0, 0, 0, 0x99], true);

@@ -21,9 +21,11 @@ pub fn write<'a>(frames: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     out.extend_from_slice(&SNAPLEN.to_le_bytes());
     out.extend_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
     for (i, f) in frames.into_iter().enumerate() {
-        let len = f.len() as u32;
-        out.extend_from_slice(&((i / 1_000_000) as u32).to_le_bytes());
-        out.extend_from_slice(&((i % 1_000_000) as u32).to_le_bytes());
+        let len = u32::try_from(f.len()).expect("a frame is below 4 GiB");
+        let (secs, micros) =
+            (u32::try_from(i / 1_000_000).expect("frames one microsecond apart"), i % 1_000_000);
+        out.extend_from_slice(&secs.to_le_bytes());
+        out.extend_from_slice(&u32::try_from(micros).expect("below 10^6").to_le_bytes());
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(f);

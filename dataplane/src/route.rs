@@ -97,7 +97,12 @@ impl RouteTable {
         let mut routes = Vec::new();
         for (i, ifc) in ifaces.iter().enumerate() {
             for (a, len) in &ifc.addrs {
-                routes.push(Route { prefix: a.masked(*len), len: *len, via: None, iface: i as IfIndex });
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    reason = "one interface per DPDK port, whose ids are 16 bits"
+                )]
+                let iface = i as IfIndex;
+                routes.push(Route { prefix: a.masked(*len), len: *len, via: None, iface });
             }
         }
         let connected = RouteTable::sorted(routes.clone());

@@ -106,6 +106,7 @@ pub fn flow_hash(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, proto: u8) 
 
 /// The GUE UDP source port of a flow hash, in the ephemeral range.
 #[inline]
+#[allow(clippy::cast_possible_truncation, reason = "hash % span is below the span of the port range")]
 pub fn gue_source_port(hash: u32) -> u16 {
     let span = u32::from(SPORT_MAX - SPORT_MIN) + 1;
     SPORT_MIN + (hash % span) as u16
@@ -114,6 +115,10 @@ pub fn gue_source_port(hash: u32) -> u16 {
 /// Write the outer headers into `pkt[..overhead]`, in front of the inner IPv4 packet that fills the
 /// rest of `pkt` (the caller has made the room). The inner header must be valid (the parser checked
 /// it); its TOS, TTL and DF are copied out.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "the caller checked the packet against the tunnel MTU, so its length is below 2^16"
+)]
 pub fn encap(pkt: &mut [u8], spec: &TunnelSpec, outer: &Outer) {
     let hlen = spec.overhead();
     let total = pkt.len();

@@ -164,9 +164,10 @@ fn free_bulk(ptrs: &mut [*mut sys::rte_mbuf]) {
     if ptrs.is_empty() {
         return;
     }
-    // SAFETY: every pointer is an owned valid mbuf that its owner gave up; len fits in u32 since N
-    // is a small array length.
-    unsafe { sys::rte_pktmbuf_free_bulk(ptrs.as_mut_ptr(), ptrs.len() as u32) }
+    #[allow(clippy::cast_possible_truncation, reason = "a burst's length, N, is a small array length")]
+    let n = ptrs.len() as u32;
+    // SAFETY: every pointer is an owned valid mbuf that its owner gave up.
+    unsafe { sys::rte_pktmbuf_free_bulk(ptrs.as_mut_ptr(), n) }
 }
 
 /// The iterator of [`MbufBurst::drain`].

@@ -100,7 +100,7 @@ mod tests {
     #[test]
     fn dpdk_specific_codes_have_their_own_text() {
         // E_RTE_NO_CONFIG is DPDK's, not libc's: libc would say "Unknown error 1002".
-        let text = strerror(sys::E_RTE_NO_CONFIG as i32);
+        let text = strerror(i32::try_from(sys::E_RTE_NO_CONFIG).unwrap());
         assert!(!text.contains("Unknown error"), "{text}");
         assert_ne!(text, strerror(libc::EINVAL));
     }

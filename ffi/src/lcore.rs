@@ -51,7 +51,9 @@ pub fn current_lcore() -> Option<Lcore> {
 pub fn current_socket() -> Option<u32> {
     // SAFETY: reads the calling thread's per-lcore socket id; no preconditions.
     let socket = unsafe { sys::rte_socket_id() };
-    (socket != sys::SOCKET_ID_ANY as u32).then_some(socket)
+    #[allow(clippy::cast_sign_loss, reason = "rte_socket_id returns SOCKET_ID_ANY (-1) as unsigned")]
+    let any = sys::SOCKET_ID_ANY as u32;
+    (socket != any).then_some(socket)
 }
 
 /// Worker lcores in id order, skipping the main lcore.

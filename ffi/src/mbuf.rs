@@ -339,8 +339,8 @@ pub(crate) mod tests {
             head.buf_addr = buf.as_mut_ptr().cast();
             head.buf_len = buf_len;
             head.data_off = data_off;
-            head.data_len = data.len() as u16;
-            head.pkt_len = data.len() as u32;
+            head.data_len = u16::try_from(data.len()).unwrap();
+            head.pkt_len = u32::from(head.data_len);
             head.nb_segs = 1;
             head.refcnt = 1;
             FakeSeg { head, _buf: buf }

@@ -17,8 +17,10 @@ use crate::mbuf::Mbuf;
 use crate::sys;
 
 /// Default data room of a pktmbuf: 2048 bytes of frame plus `RTE_PKTMBUF_HEADROOM` (rte_mbuf_core.h).
+#[allow(clippy::cast_possible_truncation, reason = "2048 + 128 bytes")]
 pub const DEFAULT_DATA_ROOM: u16 = sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16;
 /// Headroom DPDK leaves before received data, room for encapsulation headers (rte_config.h).
+#[allow(clippy::cast_possible_truncation, reason = "128 bytes")]
 pub const HEADROOM: u16 = sys::RTE_PKTMBUF_HEADROOM as u16;
 /// The largest per-lcore cache `rte_mempool_create` accepts (rte_mempool.h).
 pub const CACHE_MAX: u32 = sys::RTE_MEMPOOL_CACHE_MAX_SIZE;
@@ -57,7 +59,8 @@ impl Mempool {
             return Err(Error::invalid(call(), format!("data room below the {HEADROOM}-byte headroom")));
         }
         let live = LiveObject::register(call)?;
-        let socket = socket.map_or(sys::SOCKET_ID_ANY, |s| s as i32);
+        // A socket id beyond i32 names no socket: any will do.
+        let socket = socket.and_then(|s| i32::try_from(s).ok()).unwrap_or(sys::SOCKET_ID_ANY);
         // SAFETY: EAL is running (registered above); c_name is a valid C string for the call.
         let ptr = unsafe { sys::rte_pktmbuf_pool_create(c_name.as_ptr(), n, cache, 0, data_room, socket) };
         let ptr = NonNull::new(ptr).ok_or_else(|| Error::last(call()))?;
@@ -85,8 +88,13 @@ impl Mempool {
         if n > spare.len() {
             return false;
         }
-        // SAFETY: spare has room for n pointers; the pool is alive; n < N fits in c_uint.
-        let ret = unsafe { sys::vsd_pktmbuf_alloc_bulk(self.as_ptr(), spare.as_mut_ptr(), n as c_uint) };
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "n is at most the burst's length N, a small array length"
+        )]
+        let count = n as c_uint;
+        // SAFETY: spare has room for n pointers; the pool is alive.
+        let ret = unsafe { sys::vsd_pktmbuf_alloc_bulk(self.as_ptr(), spare.as_mut_ptr(), count) };
         if ret != 0 {
             return false;
         }

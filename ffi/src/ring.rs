@@ -153,7 +153,8 @@ pub fn new<T: RingItem, P: Mode, C: Mode>(
     if C::SINGLE {
         flags |= sys::RING_F_SC_DEQ;
     }
-    let socket = socket.map_or(sys::SOCKET_ID_ANY, |s| s as i32);
+    // A socket id beyond i32 names no socket: any will do.
+    let socket = socket.and_then(|s| i32::try_from(s).ok()).unwrap_or(sys::SOCKET_ID_ANY);
     // SAFETY: EAL is running (registered above); c_name is a valid C string for the call.
     let ptr = unsafe { sys::rte_ring_create(c_name.as_ptr(), size, socket, flags) };
     let ptr = NonNull::new(ptr).ok_or_else(|| Error::last(call()))?;
@@ -222,7 +223,7 @@ impl<T: RingItem, M: Mode> Producer<T, M> {
     /// # Safety
     /// Each pointer came from `T::into_ptr` and is not used again if enqueued.
     pub unsafe fn enqueue_burst_raw(&self, items: &[*mut c_void]) -> usize {
-        let n = items.len().min(c_uint::MAX as usize) as c_uint;
+        let n = c_uint::try_from(items.len()).unwrap_or(c_uint::MAX);
         // SAFETY: the caller vouches for the items; n does not exceed the slice.
         unsafe { sys::vsd_ring_enqueue_burst(self.ring.ptr.as_ptr(), items.as_ptr(), n) as usize }
     }
@@ -233,14 +234,11 @@ impl<M: Mode> Producer<Mbuf, M> {
     /// front. Returns how many were enqueued.
     pub fn enqueue_burst<const N: usize>(&self, burst: &mut MbufBurst<N>) -> usize {
         let filled = burst.filled();
+        #[allow(clippy::cast_possible_truncation, reason = "a burst's length, N, is a small array length")]
+        let len = filled.len() as c_uint;
         // SAFETY: the filled slots are owned mbufs (RingItem pointers); the ring takes the first n.
-        let n = unsafe {
-            sys::vsd_ring_enqueue_burst(
-                self.ring.ptr.as_ptr(),
-                filled.as_ptr().cast(),
-                filled.len() as c_uint,
-            )
-        } as usize;
+        let n = unsafe { sys::vsd_ring_enqueue_burst(self.ring.ptr.as_ptr(), filled.as_ptr().cast(), len) }
+            as usize;
         burst.consume_front(n);
         n
     }
@@ -261,7 +259,7 @@ impl<T: RingItem, M: Mode> Consumer<T, M> {
     /// Dequeues up to `out.len()` items in one call and returns how many; the caller owns them and
     /// takes them back with `T::from_ptr`.
     pub fn dequeue_burst_raw(&self, out: &mut [*mut c_void]) -> usize {
-        let n = out.len().min(c_uint::MAX as usize) as c_uint;
+        let n = c_uint::try_from(out.len()).unwrap_or(c_uint::MAX);
         // SAFETY: the ring is alive; out has room for n pointers.
         unsafe { sys::vsd_ring_dequeue_burst(self.ring.ptr.as_ptr(), out.as_mut_ptr(), n) as usize }
     }
@@ -271,14 +269,11 @@ impl<M: Mode> Consumer<Mbuf, M> {
     /// Dequeues into the burst's free room in one call; returns how many arrived.
     pub fn dequeue_burst<const N: usize>(&self, burst: &mut MbufBurst<N>) -> usize {
         let spare = burst.spare();
+        #[allow(clippy::cast_possible_truncation, reason = "a burst's length, N, is a small array length")]
+        let len = spare.len() as c_uint;
         // SAFETY: spare has room for spare.len() pointers.
-        let n = unsafe {
-            sys::vsd_ring_dequeue_burst(
-                self.ring.ptr.as_ptr(),
-                spare.as_mut_ptr().cast(),
-                spare.len() as c_uint,
-            )
-        } as usize;
+        let n = unsafe { sys::vsd_ring_dequeue_burst(self.ring.ptr.as_ptr(), spare.as_mut_ptr().cast(), len) }
+            as usize;
         // SAFETY: the n dequeued pointers are owned mbufs that left the ring.
         unsafe { burst.commit(n) };
         n

@@ -40,8 +40,8 @@ fn net_null_sinks_tx_and_generates_rx() {
     // TX: everything is accepted and freed by the driver.
     let mut tx = MbufBurst::<16>::new();
     assert!(pool.alloc_bulk(&mut tx, 16));
-    for (i, m) in tx.iter_mut().enumerate() {
-        m.append(100 + i).unwrap().fill(i as u8);
+    for (i, m) in (0u8..).zip(tx.iter_mut()) {
+        m.append(100 + usize::from(i)).unwrap().fill(i);
     }
     assert_eq!(pool.in_use(), 16);
     assert_eq!(port.tx_burst(0, &mut tx), 16);
@@ -76,7 +76,7 @@ fn net_null_sinks_tx_and_generates_rx() {
 
     let stats = port.stats().unwrap();
     assert_eq!(stats.opackets, 16, "{stats:?}");
-    assert_eq!(stats.ipackets as usize, BURST_SIZE + second_queue_got + got, "{stats:?}");
+    assert_eq!(usize::try_from(stats.ipackets).unwrap(), BURST_SIZE + second_queue_got + got, "{stats:?}");
 
     hoard.clear();
     last_three.clear();

@@ -40,7 +40,7 @@ fn worker_lcore_talks_over_rings() {
             sum += *rx.dequeue().expect("four queued before launch");
         }
         answer_tx.enqueue(Box::new(sum)).expect("answer ring has room");
-        current_lcore().map_or(-1, |l| l.id() as i32)
+        current_lcore().map_or(-1, |l| i32::try_from(l.id()).unwrap())
     })
     .expect("worker idle");
     assert_eq!(eal.wait_lcore(worker), 1, "the job ran on lcore 1");
@@ -90,7 +90,7 @@ fn worker_lcore_talks_over_rings() {
             m.prepend(2).expect("headroom").copy_from_slice(b"W1");
         }
         to_main.enqueue_burst(&mut burst);
-        n as i32
+        i32::try_from(n).unwrap()
     })
     .unwrap();
     assert_eq!(eal.wait_lcore(worker), 8);

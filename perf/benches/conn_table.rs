@@ -118,17 +118,18 @@ fn inserts(c: &mut Criterion) {
     let mut g = c.benchmark_group("conn_insert");
     g.throughput(Throughput::Elements(1));
     for &n in &[1u32 << 16, 1 << 20, 10_000_000] {
-        let fill = (n as u64) * 8 / 10;
+        let fill = u64::from(n) * 8 / 10;
+        let fill32 = u32::try_from(fill).expect("80 % of a u32");
         let prebuilt = n <= 1 << 20;
         let conns: Vec<Conn> =
-            if prebuilt { (0..fill as u32).map(|i| conn(&key(i), i)).collect() } else { Vec::new() };
+            if prebuilt { (0..fill32).map(|i| conn(&key(i), i)).collect() } else { Vec::new() };
         g.bench_function(BenchmarkId::new("to_80pct", n), |b| {
             b.iter_custom(|iters| {
                 let mut spent = Duration::ZERO;
                 let mut done = 0u64;
                 while done < iters {
                     let mut t = ConnTable::with_seed(n as usize, done);
-                    let batch = (iters - done).min(fill) as u32;
+                    let batch = u32::try_from((iters - done).min(fill)).expect("at most fill");
                     let start = WallClock::now();
                     if prebuilt {
                         for c in &conns[..batch as usize] {
@@ -157,7 +158,7 @@ fn templates(c: &mut Criterion) {
     let tkey = |i: u32| FlowKey {
         sport: 0,
         dport: 0,
-        src: Addr::from_v4([198, 18, (i >> 8) as u8, i as u8]),
+        src: Addr::from_v4([198, 18, i.to_be_bytes()[2], i.to_be_bytes()[3]]),
         ..key(0)
     };
     let mut t = ConnTable::with_seed(2 * n as usize, 3);

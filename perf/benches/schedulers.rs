@@ -18,8 +18,11 @@ fn dests(n: u32) -> Vec<DestLoad> {
         .map(|i| {
             // Weights 100..400 and fewer active connections than weight, so that every scheduler,
             // overflow included (it only picks servers below their weight), has a choice to make.
-            let mut d =
-                DestLoad::new(Addr::from_v4([198, 19, (i >> 8) as u8, i as u8]), 8080, 100 * (1 + i % 4));
+            let mut d = DestLoad::new(
+                Addr::from_v4([198, 19, i.to_be_bytes()[2], i.to_be_bytes()[3]]),
+                8080,
+                100 * (1 + i % 4),
+            );
             d.active = 10 + (i * 37) % 80;
             d.inactive = (i * 11) % 20;
             d

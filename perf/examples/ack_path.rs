@@ -38,7 +38,7 @@ fn frame(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, flags: u8) -> Vec<u
 }
 
 fn main() {
-    let (flows, packets) = (arg(1, 1024) as u32, arg(2, 100_000));
+    let (flows, packets) = (u32::try_from(arg(1, 1024)).expect("flows fit u32"), arg(2, 100_000));
     let now = Instant::from_millis(1_000);
     let spec = Spec::new(Profile::Established, flows);
     let mut w: Worker<VecBuf> = Worker::new(0, snapshot(Profile::Established));

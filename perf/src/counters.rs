@@ -140,7 +140,7 @@ pub fn parse_testpmd_samples(text: &str) -> Result<Vec<TestpmdSample>, String> {
         }
         let Some(s) = cur.as_mut() else { continue };
         if line.contains("NIC statistics for port") {
-            let port = field(line, "port")? as u32;
+            let port = u32::try_from(field(line, "port")?).map_err(|e| format!("port in {line:?}: {e}"))?;
             s.ports.push(TestpmdPort {
                 port,
                 totals: PortTotals { name: port.to_string(), ..Default::default() },

@@ -136,6 +136,7 @@ impl Spec {
 }
 
 /// The client side of flow `i`: (client address, source port, destination address, destination port).
+#[allow(clippy::cast_possible_truncation, reason = "Spec::check keeps the ports a client needs within u16")]
 pub fn flow(spec: &Spec, i: u32) -> ([u8; 4], u16, [u8; 4], u16) {
     let (c, k) = (i % spec.clients, i / spec.clients);
     let client = topology::client(c);
@@ -150,6 +151,7 @@ pub fn flow(spec: &Spec, i: u32) -> ([u8; 4], u16, [u8; 4], u16) {
 
 /// The real server that round robin gives flow `i` (0-based): vsd's `rr` starts at the first
 /// server and the SYNs come in flow order on one worker.
+#[allow(clippy::cast_possible_truncation, reason = "below real_servers, a u8")]
 pub fn real_server_of(spec: &Spec, i: u32) -> u8 {
     (i % u32::from(spec.real_servers)) as u8
 }
@@ -175,6 +177,7 @@ pub fn round_order(flows: u32, round: u32) -> Vec<u32> {
     };
     let mut v: Vec<u32> = (0..flows).collect();
     for i in (1..v.len()).rev() {
+        #[allow(clippy::cast_possible_truncation, reason = "below i + 1, a usize")]
         let j = (next() % (i as u64 + 1)) as usize;
         v.swap(i, j);
     }
@@ -224,6 +227,7 @@ pub fn frames(spec: &Spec) -> Vec<Vec<u8>> {
             let frame = match spec.profile {
                 Profile::Mixed if is_reply(spec.reply_pct, j) => from_server(spec, i),
                 Profile::Imix => {
+                    #[allow(clippy::cast_possible_truncation, reason = "below the pattern's length")]
                     let ip_len = IMIX_PATTERN[(j % IMIX_PATTERN.len() as u64) as usize];
                     from_client(spec, i, tcp_flags::ACK | tcp_flags::PSH, &payload[..ip_len - TCP_HEADERS])
                 }
@@ -377,7 +381,7 @@ mod tests {
             assert_eq!(n, pct as usize * 10, "{pct}%");
             // No window of 100 strays from the share by more than one.
             for start in (0..900).step_by(37) {
-                let w = (start..start + 100).filter(|&j| is_reply(pct, j)).count() as i64;
+                let w = i64::try_from((start..start + 100).filter(|&j| is_reply(pct, j)).count()).unwrap();
                 assert!((w - i64::from(pct)).abs() <= 1, "{pct}% window at {start}: {w}");
             }
         }

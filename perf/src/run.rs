@@ -172,8 +172,8 @@ pub fn run_testpmd(p: &Prepared, opts: &Options, program: Program, seq: u32) -> 
     let mut tp = Child::spawn(&format!("testpmd {mode}"), cmd)?;
     // Blocks: the one printed at start, the warm-up ones, the window's, and one more whose header
     // shows that the last window block is complete.
-    let skip = 1 + (opts.warmup_s / STATS_PERIOD) as usize;
-    let take = (opts.window_s / STATS_PERIOD).max(1) as usize;
+    let skip = 1 + usize::try_from(opts.warmup_s / STATS_PERIOD).map_err(|e| e.to_string())?;
+    let take = usize::try_from((opts.window_s / STATS_PERIOD).max(1)).map_err(|e| e.to_string())?;
     // Block k's rates cover the time from header k - 1 to header k: the window runs from the
     // header before its first block to its last block's header. stdbuf's pid is testpmd's (exec).
     let pid = tp.pid();

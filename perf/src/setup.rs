@@ -221,7 +221,7 @@ mod tests {
             let spec = Spec::new(p, 65_536);
             let cfg = parse(&spec);
             assert_eq!(cfg.workers.lcores, [1]);
-            assert_eq!(cfg.dpdk.mbufs, spec.packets() as u32 + WORKING_MBUFS);
+            assert_eq!(cfg.dpdk.mbufs, u32::try_from(spec.packets()).unwrap() + WORKING_MBUFS);
             assert_eq!(cfg.interfaces[0].device(), "net_pcap0");
             assert_eq!(cfg.interfaces[1].neighbours.len(), 4);
             assert_eq!(cfg.services.len(), 1 + usize::from(p.needs_persistence()));

@@ -45,7 +45,8 @@ pub fn real_server(i: u8) -> ([u8; 4], [u8; 6]) {
 pub fn client(i: u32) -> [u8; 4] {
     assert!(i < MAX_CLIENTS, "client {i} out of range");
     let host = (64u32 << 8) + 1 + i;
-    [198, 18, (host >> 8) as u8, host as u8]
+    let [_, _, hi, lo] = host.to_be_bytes();
+    [198, 18, hi, lo]
 }
 
 /// Dotted-quad text, for configs and messages.

@@ -86,8 +86,7 @@ pub fn dotted_mask_len(mask: Ipv4Addr) -> Result<u8, String> {
     if bits.checked_shl(ones).unwrap_or(0) != 0 {
         return Err(format!("netmask {mask} is not contiguous (its one bits must come first)"));
     }
-    // `ones` is at most 32, so it fits.
-    Ok(ones as u8)
+    Ok(u8::try_from(ones).expect("a u32 has at most 32 leading ones"))
 }
 
 /// Parses the IPv4 persistence netmask: a length `0..=32` or a dotted contiguous mask.

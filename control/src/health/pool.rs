@@ -97,6 +97,11 @@ struct Entry {
 }
 
 /// Threads needed if every probe hung until its timeout.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "a sum of non-negative ratios; the float cast saturates and the clamp bounds it"
+)]
 fn threads_needed(jobs: &[Job]) -> usize {
     let load: f64 = jobs.iter().map(|j| j.timeout.as_secs_f64() / j.interval.as_secs_f64()).sum();
     (load.ceil() as usize).clamp(1, MAX_THREADS)
@@ -130,12 +135,11 @@ fn schedule(rx: Receiver<Msg>, back: Sender<Msg>, out: Sender<Outcome>) {
                 }
                 // First probes spread over the shortest interval, not all in one burst.
                 let now = Instant::now();
-                let n = jobs.len().max(1) as u32;
+                let n = u32::try_from(jobs.len().max(1)).unwrap_or(u32::MAX);
                 let spread = jobs.iter().map(|j| j.interval).min().unwrap_or_default() / n;
-                entries = jobs
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, job)| Entry { job: Arc::new(job), due: now + spread * i as u32, busy: false })
+                entries = (0u32..)
+                    .zip(jobs)
+                    .map(|(i, job)| Entry { job: Arc::new(job), due: now + spread * i, busy: false })
                     .collect();
                 queue = entries.iter().enumerate().map(|(i, e)| Reverse((e.due, i))).collect();
             }

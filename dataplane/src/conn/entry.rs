@@ -49,6 +49,16 @@ impl Fwd {
     }
 }
 
+/// An entry index as the table's links and index items store it (32 bits).
+#[inline(always)]
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "an entry index is below the table's capacity, which ConnTable::new caps below 2^31"
+)]
+pub(crate) fn index_u32(i: usize) -> u32 {
+    i as u32
+}
+
 /// Handle of a live entry in a [`ConnTable`](super::ConnTable). Valid until the entry is removed
 /// or expires; the slot is then reused.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
@@ -58,7 +68,13 @@ impl ConnId {
     #[inline]
     pub(crate) fn from_index(i: usize) -> ConnId {
         // The table caps its capacity below u32::MAX, so i + 1 neither overflows nor is zero.
-        ConnId(NonZeroU32::MIN.saturating_add(i as u32))
+        ConnId(NonZeroU32::MIN.saturating_add(index_u32(i)))
+    }
+
+    /// [`ConnId::index`] as the table's links and index items store it.
+    #[inline]
+    pub(crate) fn index_u32(self) -> u32 {
+        self.0.get() - 1
     }
 
     /// Position of the entry in the table, for per-connection side arrays sized to the capacity.

@@ -22,12 +22,14 @@ pub(crate) fn splitmix64(state: &mut u64) -> u64 {
 }
 
 #[inline(always)]
+#[allow(clippy::cast_possible_truncation, reason = "folds the 128-bit product's two halves")]
 fn fold_mul(a: u64, b: u64) -> u64 {
-    let r = (a as u128).wrapping_mul(b as u128);
+    let r = u128::from(a).wrapping_mul(u128::from(b));
     (r as u64) ^ ((r >> 64) as u64)
 }
 
 #[inline(always)]
+#[allow(clippy::cast_possible_truncation, reason = "splits 128 bits into two 64-bit halves")]
 fn words(a: &[u8; 16]) -> (u64, u64) {
     let x = u128::from_ne_bytes(*a);
     (x as u64, (x >> 64) as u64)
@@ -70,10 +72,11 @@ mod tests {
     use crate::addr::{Addr, Proto};
 
     fn key(i: u32) -> FlowKey {
+        let [_, _, hi, lo] = i.to_be_bytes();
         FlowKey {
-            src: Addr::from_v4([198, 18, (i >> 8) as u8, i as u8]),
+            src: Addr::from_v4([198, 18, hi, lo]),
             dst: Addr::from_v4([198, 18, 255, 1]),
-            sport: 1024 + (i % 7) as u16,
+            sport: 1024 + u16::try_from(i % 7).unwrap(),
             dport: 80,
             proto: Proto::Tcp,
         }

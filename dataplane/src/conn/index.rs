@@ -43,6 +43,10 @@ pub(crate) struct Probe {
 impl Probe {
     /// The probe of a key with `hash` in an index of `n` (≥ 2) buckets.
     #[inline]
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "the signature and the bucket are the hash's low and high 32 bits"
+    )]
     pub(crate) fn new(hash: u64, n: u32) -> Probe {
         let sig = (hash as u32).max(1);
         let b1 = reduce((hash >> 32) as u32, n);
@@ -78,6 +82,11 @@ fn reduce(x: u32, n: u32) -> u32 {
 /// plain loop (below) compiles to ~30 scalar instructions; it runs twice per packet.
 #[cfg(target_arch = "x86_64")]
 #[inline]
+#[allow(
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "bit patterns: the signature is compared as 32 bits, and the movemask is 16 bits, never negative"
+)]
 fn mask_of(sigs: &[u32; WAYS], sig: u32) -> u32 {
     use core::arch::x86_64::{
         __m128i, _mm_cmpeq_epi32, _mm_loadu_si128, _mm_movemask_epi8, _mm_packs_epi16, _mm_packs_epi32,
@@ -123,6 +132,7 @@ impl Index {
 
     /// Number of buckets, which with a key's hash determines its [`Probe`].
     #[inline]
+    #[allow(clippy::cast_possible_truncation, reason = "Index::new asserts the bucket count fits in u32")]
     pub(crate) fn buckets(&self) -> u32 {
         self.buckets.len() as u32
     }
@@ -267,7 +277,12 @@ impl Index {
                     return Some((head, w, alt, free));
                 }
                 if len < SEARCH_NODES {
-                    self.search[len] = Node { bucket: alt, parent: head as u16, way: w as u8 };
+                    #[allow(
+                        clippy::cast_possible_truncation,
+                        reason = "head < SEARCH_NODES (256) fits u16 below ROOT, w < WAYS (8) fits u8"
+                    )]
+                    let node = Node { bucket: alt, parent: head as u16, way: w as u8 };
+                    self.search[len] = node;
                     len += 1;
                 }
             }
@@ -367,19 +382,19 @@ mod tests {
         let hs = hashes(n, 42);
         let mut idx = Index::new(n);
         let probes: Vec<Probe> = hs.iter().map(|&h| idx.probe(h)).collect();
-        for (i, p) in probes.iter().enumerate() {
-            assert!(idx.insert(p, i as u32, |it| probes[it as usize]), "insert {i} failed");
+        for (i, p) in (0u32..).zip(&probes) {
+            assert!(idx.insert(p, i, |it| probes[it as usize]), "insert {i} failed");
         }
         assert_eq!(idx.count(), n);
-        for (i, &h) in hs.iter().enumerate() {
+        for (i, &h) in (0u32..).zip(&hs) {
             let p = idx.probe(h);
-            assert_eq!(idx.find(&p, |it| it == i as u32), Some(i as u32), "item {i} lost");
+            assert_eq!(idx.find(&p, |it| it == i), Some(i), "item {i} lost");
         }
-        for (i, &h) in hs.iter().enumerate().step_by(2) {
+        for (i, &h) in (0u32..).zip(&hs).step_by(2) {
             let p = idx.probe(h);
-            assert!(idx.remove(&p, i as u32));
-            assert!(!idx.remove(&p, i as u32), "removed twice");
-            assert_eq!(idx.find(&p, |it| it == i as u32), None);
+            assert!(idx.remove(&p, i));
+            assert!(!idx.remove(&p, i), "removed twice");
+            assert_eq!(idx.find(&p, |it| it == i), None);
         }
         assert_eq!(idx.count(), n / 2);
     }
@@ -392,14 +407,14 @@ mod tests {
         let hs = hashes(n, 5);
         let mut idx = Index::new(n);
         let probes: Vec<Probe> = hs.iter().map(|&h| idx.probe(h)).collect();
-        for (i, p) in probes.iter().enumerate() {
-            assert!(idx.insert(p, i as u32, |it| probes[it as usize]));
+        for (i, p) in (0u32..).zip(&probes) {
+            assert!(idx.insert(p, i, |it| probes[it as usize]));
         }
-        let in_first = |i: usize, p: &Probe| {
+        let in_first = |i: u32, p: &Probe| {
             let b = &idx.buckets[p.b1 as usize];
-            (0..WAYS).any(|w| b.sig[w] != EMPTY && b.item[w] == i as u32)
+            (0..WAYS).any(|w| b.sig[w] != EMPTY && b.item[w] == i)
         };
-        let first = probes.iter().enumerate().filter(|(i, p)| in_first(*i, p)).count();
+        let first = (0u32..).zip(&probes).filter(|(i, p)| in_first(*i, p)).count();
         // 92 % with this seed.
         let share = first as f64 / n as f64;
         assert!(share > 0.85, "only {share:.3} of the items are in their first bucket");
@@ -413,12 +428,12 @@ mod tests {
         assert_eq!(idx.buckets.len(), 2);
         let hs = hashes(17, 9);
         let probes: Vec<Probe> = hs.iter().map(|&h| idx.probe(h)).collect();
-        for i in 0..16 {
-            assert!(idx.insert(&probes[i], i as u32, |it| probes[it as usize]));
+        for (i, p) in (0u32..).zip(&probes).take(16) {
+            assert!(idx.insert(p, i, |it| probes[it as usize]));
         }
         assert!(!idx.insert(&probes[16], 16, |it| probes[it as usize]));
-        for (i, p) in probes.iter().enumerate().take(16) {
-            assert_eq!(idx.find(p, |it| it == i as u32), Some(i as u32));
+        for (i, p) in (0u32..).zip(&probes).take(16) {
+            assert_eq!(idx.find(p, |it| it == i), Some(i));
         }
         assert_eq!(idx.count(), 16);
     }

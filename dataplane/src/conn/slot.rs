@@ -113,7 +113,7 @@ impl V6Slab {
     pub(super) fn new(capacity: usize) -> V6Slab {
         V6Slab {
             addrs: vec![[Addr::UNSPECIFIED; 3]; capacity].into_boxed_slice(),
-            free: (0..capacity as u32).rev().collect(),
+            free: (0..super::entry::index_u32(capacity)).rev().collect(),
         }
     }
 
@@ -148,7 +148,7 @@ impl V6Slab {
             state: c.state,
             flags: (c.flags & !INTERNAL) | v6,
             dest: c.dest,
-            controller: c.controller.map_or(NIL, |id| id.index() as u32),
+            controller: c.controller.map_or(NIL, ConnId::index_u32),
             controlled: c.controlled,
             expires: c.expires,
             link: s.link,

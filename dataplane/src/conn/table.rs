@@ -20,7 +20,7 @@
 use core::fmt;
 use std::hash::BuildHasher;
 
-use super::entry::{Conn, ConnId, Dir, F_UNHASHED};
+use super::entry::{index_u32, Conn, ConnId, Dir, F_UNHASHED};
 use super::hash::FlowHasher;
 use super::index::{Index, Probe};
 use super::slot::{Slot, V6Slab, F_NO_OUT};
@@ -82,7 +82,7 @@ pub enum Expiry {
 
 #[inline]
 fn item(i: usize, dir: Dir) -> u32 {
-    ((i as u32) << 1) | u32::from(dir == Dir::Out)
+    (index_u32(i) << 1) | u32::from(dir == Dir::Out)
 }
 
 #[inline]
@@ -119,7 +119,7 @@ impl ConnTable {
         assert!(capacity < (1usize << 31), "connection table capacity {capacity} too large");
         let mut entries = super::mem::filled(capacity, Slot::FREE);
         for (i, e) in entries.iter_mut().enumerate() {
-            e.link.next = if i + 1 < capacity { (i + 1) as u32 } else { NIL };
+            e.link.next = if i + 1 < capacity { index_u32(i + 1) } else { NIL };
         }
         ConnTable {
             entries,
@@ -298,7 +298,7 @@ impl ConnTable {
                     self.clashed += self.index_deferred();
                 }
                 self.entries[i].flags |= F_NO_OUT;
-                self.deferred.push((i as u32, *p_out));
+                self.deferred.push((index_u32(i), *p_out));
             } else {
                 let refused = if self.find_probed(p_out, k, template).is_some() {
                     Some(InsertError::Exists)
@@ -321,7 +321,7 @@ impl ConnTable {
             debug_assert!(ctl.link.is_armed(), "controller {c:?} is not a live entry");
             ctl.controlled += 1;
         }
-        self.wheel.arm(&mut self.entries, i as u32, conn.expires);
+        self.wheel.arm(&mut self.entries, index_u32(i), conn.expires);
         self.len += 1;
         Ok(ConnId::from_index(i))
     }
@@ -392,13 +392,13 @@ impl ConnTable {
         let i = id.index();
         debug_assert!(self.entries[i].link.is_armed(), "stale {id:?}");
         self.entries[i].expires = at;
-        self.wheel.rearm(&mut self.entries, i as u32, at);
+        self.wheel.rearm(&mut self.entries, index_u32(i), at);
     }
 
     /// Remove an entry now. Remove the connections a template controls before the template.
     pub fn remove(&mut self, id: ConnId) -> Conn {
         let i = id.index();
-        self.wheel.unlink(&mut self.entries, i as u32);
+        self.wheel.unlink(&mut self.entries, index_u32(i));
         self.release(i)
     }
 
@@ -442,7 +442,7 @@ impl ConnTable {
         }
         self.v6.release(&mut self.entries[i]);
         self.entries[i].link = Link { next: self.free, ..Link::UNLINKED };
-        self.free = i as u32;
+        self.free = index_u32(i);
         self.len -= 1;
         conn
     }

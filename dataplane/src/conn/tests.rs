@@ -92,8 +92,8 @@ fn refuses_duplicates_and_overflow() {
 fn entries_fire_at_their_deadline_rounded_up_to_a_tick() {
     let mut t = ConnTable::with_seed(64, 3);
     let deadlines = [1u64, 63, 64, 65, 2_000, 10_000, 60_000, 900_000];
-    for (i, &d) in deadlines.iter().enumerate() {
-        t.insert(conn(i as u8, 1000, Fwd::Nat, ms(d))).unwrap();
+    for (i, &d) in (0u8..).zip(&deadlines) {
+        t.insert(conn(i, 1000, Fwd::Nat, ms(d))).unwrap();
     }
     let seen = run_clock(&mut t, ms(0), ms(u64::MAX / 2));
     assert_eq!(seen.len(), deadlines.len());
@@ -242,8 +242,8 @@ fn budget_bounds_each_call_and_the_rest_follows() {
 fn a_clock_jump_of_several_revolutions_visits_everything_due_once() {
     let mut t = ConnTable::with_seed(64, 9);
     let rev = SLOTS * TICK_MS;
-    for i in 0..50u64 {
-        t.insert(conn(i as u8, 1000, Fwd::Dr, ms(1 + i * rev / 10))).unwrap();
+    for i in 0..50u8 {
+        t.insert(conn(i, 1000, Fwd::Dr, ms(1 + u64::from(i) * rev / 10))).unwrap();
     }
     let now = ms(3 * rev);
     let mut seen = BTreeSet::new();
@@ -316,8 +316,8 @@ fn deferred_out_keys_are_indexed_by_the_flush() {
     // More new connections than the deferred list holds: they are indexed on the way.
     let ids: Vec<_> = (0..200u16).map(|i| t.insert_deferred(nat(9, 2000 + i)).unwrap()).collect();
     assert_eq!(t.flush_deferred(), 0);
-    for (i, id) in ids.iter().enumerate() {
-        assert_eq!(t.lookup(&nat(9, 2000 + i as u16).out_key().unwrap()), Some((*id, Dir::Out)));
+    for (i, id) in (0u16..).zip(&ids) {
+        assert_eq!(t.lookup(&nat(9, 2000 + i).out_key().unwrap()), Some((*id, Dir::Out)));
     }
 }
 

@@ -89,7 +89,9 @@ pub(crate) struct Wheel {
 
 impl Wheel {
     pub(crate) fn new() -> Wheel {
-        Wheel { heads: vec![NIL; SLOTS as usize].into_boxed_slice(), cursor: 0 }
+        #[allow(clippy::cast_possible_truncation, reason = "SLOTS is 2^14")]
+        let heads = vec![NIL; SLOTS as usize].into_boxed_slice();
+        Wheel { heads, cursor: 0 }
     }
 
     pub(crate) fn bytes(&self) -> usize {
@@ -271,7 +273,7 @@ mod tests {
         let mut w = Wheel::new();
         let mut nodes = vec![N(Link::UNLINKED); 1];
         w.arm(&mut nodes, 0, Instant::from_millis(TICK_MS * SLOTS * 3));
-        assert_eq!(nodes[0].0.slot as u64, SLOTS - 1);
+        assert_eq!(u64::from(nodes[0].0.slot), SLOTS - 1);
         assert_eq!(w.next_deadline(), Some(Instant::from_millis((SLOTS - 1) * TICK_MS)));
     }
 

@@ -90,7 +90,7 @@ pub fn server_reply(line: &[u8]) -> Option<PassiveReply> {
         if port == 0 || rest.get(used..used + 2) != Some(&[d, b')'][..]) {
             return None;
         }
-        return Some(PassiveReply::Epsv { port: port as u16 });
+        return Some(PassiveReply::Epsv { port: u16::try_from(port).ok()? });
     }
     None
 }
@@ -145,8 +145,8 @@ fn eprt(args: &[u8]) -> Option<Endpoint> {
     let (port, used) = number(rest, 65535)?;
     let rest = rest[used..].strip_prefix(&[d][..])?;
     trailing_blanks(rest)?;
-    let addr = [n[0] as u8, n[1] as u8, n[2] as u8, n[3] as u8];
-    (port != 0).then_some(Endpoint { addr, port: port as u16 })
+    let port = u16::try_from(port).ok()?;
+    (port != 0).then_some(Endpoint { addr: n, port })
 }
 
 /// RFC 2428 §2: the delimiter is a printable ASCII character (33–126), "|" recommended. Digits
@@ -157,8 +157,8 @@ fn is_delimiter(d: u8) -> bool {
 
 /// `N` decimal numbers of at most three digits and at most 255, separated by `sep`, at the start of
 /// `s`; and how many bytes they took.
-fn numbers<const N: usize>(s: &[u8], sep: u8) -> Option<([u16; N], usize)> {
-    let mut out = [0u16; N];
+fn numbers<const N: usize>(s: &[u8], sep: u8) -> Option<([u8; N], usize)> {
+    let mut out = [0u8; N];
     let mut at = 0;
     for (i, slot) in out.iter_mut().enumerate() {
         if i > 0 {
@@ -168,7 +168,7 @@ fn numbers<const N: usize>(s: &[u8], sep: u8) -> Option<([u16; N], usize)> {
             at += 1;
         }
         let (v, used) = number(s.get(at..)?, 255)?;
-        *slot = v as u16;
+        *slot = u8::try_from(v).ok()?;
         at += used;
     }
     Some((out, at))
@@ -190,10 +190,9 @@ fn trailing_blanks(s: &[u8]) -> Option<()> {
     s.iter().all(|&b| b == b' ').then_some(())
 }
 
-fn endpoint(n: [u16; 6]) -> Option<Endpoint> {
-    let port = (n[4] << 8) | n[5];
-    let addr = [n[0] as u8, n[1] as u8, n[2] as u8, n[3] as u8];
-    (port != 0).then_some(Endpoint { addr, port })
+fn endpoint(n: [u8; 6]) -> Option<Endpoint> {
+    let port = u16::from_be_bytes([n[4], n[5]]);
+    (port != 0).then_some(Endpoint { addr: [n[0], n[1], n[2], n[3]], port })
 }
 
 #[cfg(test)]

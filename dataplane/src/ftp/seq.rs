@@ -21,6 +21,10 @@ use crate::wire::checksum;
 
 /// `a` comes after `b` in sequence space (RFC 9293 §3.4, modulo 2^32).
 #[inline]
+#[allow(
+    clippy::cast_possible_wrap,
+    reason = "serial-number arithmetic: the wrap to a negative difference is the test"
+)]
 pub fn after(a: u32, b: u32) -> bool {
     (b.wrapping_sub(a) as i32) < 0
 }
@@ -285,8 +289,8 @@ mod tests {
     use crate::addr::{Addr, Proto};
     use proptest::prelude::*;
 
-    fn id(i: usize) -> ConnId {
-        ConnId::from_index(i)
+    fn id(i: u16) -> ConnId {
+        ConnId::from_index(usize::from(i))
     }
 
     fn key(port: u16) -> FlowKey {
@@ -338,13 +342,13 @@ mod tests {
         let live = |_: ConnId, _: &FlowKey| true;
         assert!(t.get(id(1), &key(1)).is_none());
         assert!(!t.record(id(1), &key(1), 10, 1), "no slot reserved");
-        for i in 0..8 {
-            assert!(t.reserve(id(i), &key(i as u16), live));
-            assert!(t.record(id(i), &key(i as u16), 100, i as i32 + 1));
+        for i in 0..8u16 {
+            assert!(t.reserve(id(i), &key(i), live));
+            assert!(t.record(id(i), &key(i), 100, i32::from(i) + 1));
         }
         assert!(!t.reserve(id(99), &key(99), live), "full: every connection is alive");
-        for i in 0..8 {
-            assert_eq!(t.get(id(i), &key(i as u16)).unwrap().seq(200), 200 + i as u32 + 1);
+        for i in 0..8u16 {
+            assert_eq!(t.get(id(i), &key(i)).unwrap().seq(200), 200 + u32::from(i) + 1);
         }
         // The id now belongs to another connection: the old shift is not applied to it.
         assert!(t.get(id(3), &key(333)).is_none());
@@ -364,14 +368,14 @@ mod tests {
         /// Random inserts and removals against a model: every member stays findable through the
         /// backward shifts.
         #[test]
-        fn table_matches_a_model(ops in proptest::collection::vec((0usize..64, any::<bool>()), 0..400)) {
+        fn table_matches_a_model(ops in proptest::collection::vec((0u16..64, any::<bool>()), 0..400)) {
             let mut t = SeqTable::new(20);
             let mut model = std::collections::HashMap::new();
             for (i, insert) in ops {
                 if insert {
-                    if t.reserve(id(i), &key(i as u16), |_, _| true) {
-                        t.record(id(i), &key(i as u16), 7, i as i32 + 1);
-                        model.insert(i, i as i32 + 1);
+                    if t.reserve(id(i), &key(i), |_, _| true) {
+                        t.record(id(i), &key(i), 7, i32::from(i) + 1);
+                        model.insert(i, i32::from(i) + 1);
                     } else {
                         prop_assert!(model.len() >= 20 && !model.contains_key(&i));
                     }
@@ -381,8 +385,9 @@ mod tests {
                 }
                 prop_assert_eq!(t.len(), model.len());
             }
-            for i in 0..64 {
-                let got = t.get(id(i), &key(i as u16)).map(|a| a.seq(8).wrapping_sub(8) as i32);
+            for i in 0..64u16 {
+                #[allow(clippy::cast_possible_wrap, reason = "the shift is a small signed difference")]
+                let got = t.get(id(i), &key(i)).map(|a| a.seq(8).wrapping_sub(8) as i32);
                 prop_assert_eq!(got, model.get(&i).copied());
             }
         }
@@ -392,10 +397,10 @@ mod tests {
         #[test]
         fn ack_undoes_seq(base in any::<u32>(), diffs in proptest::collection::vec(-8i32..=8, 1..5), off in 1u32..100_000) {
             let mut a = SeqAdjust::default();
-            for (k, d) in diffs.iter().enumerate() {
-                a.record(base.wrapping_add(k as u32 * 100), *d);
+            for (k, d) in (0u32..).zip(&diffs) {
+                a.record(base.wrapping_add(k * 100), *d);
             }
-            let last = base.wrapping_add((diffs.len() as u32 - 1) * 100);
+            let last = base.wrapping_add((u32::try_from(diffs.len()).unwrap() - 1) * 100);
             let s = last.wrapping_add(100).wrapping_add(off);
             prop_assert_eq!(a.ack(a.seq(s)), s);
         }
@@ -411,7 +416,7 @@ mod tests {
             let n = edges.len() / 2 * 2;
             let mut opts = vec![1u8; lead_nops];
             opts.push(5);
-            opts.push((2 + 4 * n) as u8);
+            opts.push(u8::try_from(2 + 4 * n).unwrap());
             for e in &edges[..n] {
                 opts.extend_from_slice(&e.to_be_bytes());
             }
@@ -420,7 +425,7 @@ mod tests {
             }
             let (src, dst) = (Addr::from_v4([198, 18, 0, 10]), Addr::from_v4([198, 19, 0, 11]));
             let mut seg = vec![0u8; 20];
-            seg[12] = (((20 + opts.len()) / 4) << 4) as u8;
+            seg[12] = u8::try_from((20 + opts.len()) / 4).unwrap() << 4;
             seg.extend_from_slice(&opts);
             seg.extend_from_slice(&payload);
             let mut t = crate::wire::TcpPacket::new_unchecked(&mut seg[..]);

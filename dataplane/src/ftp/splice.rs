@@ -39,7 +39,8 @@ impl Splice {
     pub fn new(l3_off: usize, l4_off: usize, at: usize, len: usize, text: &[u8]) -> Option<Splice> {
         let mut t = [0u8; MAX_ADDR_TEXT];
         t.get_mut(..text.len())?.copy_from_slice(text);
-        Some(Splice { l3_off, l4_off, at, len, text: t, text_len: text.len() as u8 })
+        let text_len = u8::try_from(text.len()).ok()?;
+        Some(Splice { l3_off, l4_off, at, len, text: t, text_len })
     }
 
     #[inline]
@@ -49,6 +50,11 @@ impl Splice {
 
     /// How many bytes longer (or, negative, shorter) the segment gets.
     #[inline]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_possible_wrap,
+        reason = "len is a span of one IPv4 packet's payload, below 2^16"
+    )]
     pub fn diff(&self) -> i32 {
         i32::from(self.text_len) - self.len as i32
     }
@@ -63,15 +69,12 @@ impl Splice {
         let total = usize::from(ip.total_len());
         let l3_end = self.l3_off + total;
         let old_frame = frame.len();
-        let new_total = total as i64 + i64::from(self.diff());
-        if self.at < self.l4_off + tcp::HEADER_LEN
-            || self.at + self.len > l3_end
-            || !(0..=i64::from(u16::MAX)).contains(&new_total)
-        {
+        if self.at < self.l4_off + tcp::HEADER_LEN || self.at + self.len > l3_end {
             return Err(SpliceError::Mismatch);
         }
-        let new_total = new_total as usize;
-        let new_frame = self.l3_off + new_total;
+        let new_total = u16::try_from(i64::from(ip.total_len()) + i64::from(self.diff()))
+            .map_err(|_| SpliceError::Mismatch)?;
+        let new_frame = self.l3_off + usize::from(new_total);
         if new_frame > old_frame && !pkt.append(new_frame - old_frame) {
             return Err(SpliceError::NoRoom);
         }
@@ -85,7 +88,7 @@ impl Splice {
         }
         let b = pkt.as_mut();
         let mut ip = Ipv4Packet::new_unchecked(&mut b[self.l3_off..]);
-        ip.set_total_len(new_total as u16);
+        ip.set_total_len(new_total);
         ip.fill_checksum();
         let (src, dst) = (ip.src(), ip.dst());
         TcpPacket::new_unchecked(&mut b[self.l4_off..new_frame]).fill_checksum(&src, &dst);

@@ -16,6 +16,11 @@ use core::time::Duration;
 use proptest::prelude::*;
 use std::sync::Arc;
 
+/// A payload's length as a sequence-number step.
+fn len32(b: impl AsRef<[u8]>) -> u32 {
+    u32::try_from(b.as_ref().len()).unwrap()
+}
+
 const EXT_MAC: [u8; 6] = [0x02, 0xee, 0, 0, 0, 0x01];
 const INT_MAC: [u8; 6] = [0x02, 0xee, 0, 0, 0, 0x02];
 const CLIENT_MAC: [u8; 6] = [0x02, 0xc1, 0, 0, 0, 0x10];
@@ -279,7 +284,7 @@ fn pasv_reply_is_rewritten_and_the_stream_shifted_both_ways() {
     let out = r.server(rs, 21, to, PSH | ACK, S_SEQ, C_SEQ, PASV_227).unwrap();
     assert_eq!(out.payload, b"227 Entering Passive Mode (198,18,0,100,117,48).\r\n");
     assert_eq!((out.src, out.seq, out.ack), ((a4(VIP), 21), S_SEQ, C_SEQ), "the reply itself keeps its seq");
-    let len = PASV_227.len() as u32;
+    let len = len32(PASV_227);
 
     // Later server segments move up by one byte; the client's acks of them move back down.
     let next = r.server(rs, 21, to, PSH | ACK, S_SEQ + len, C_SEQ, b"150 Here comes the data\r\n").unwrap();
@@ -334,15 +339,15 @@ fn epsv_and_vip_replies_only_create_expectations() {
     assert_eq!((out.seq, out.payload.as_slice()), (S_SEQ, &epsv[..]));
     assert_eq!(r.client(41000, 30001, SYN, 1, 0, &[], b"").unwrap().dst, (a4(rs), 30001));
     // A 227 that already names the VIP needs no rewrite, and nothing shifts after it.
-    let seq = S_SEQ + epsv.len() as u32;
+    let seq = S_SEQ + len32(epsv);
     let vip227 = b"227 Entering Passive Mode (198,18,0,100,117,50)\r\n";
     let out = r.server(rs, 21, (CLIENT, CPORT), PSH | ACK, seq, C_SEQ, vip227).unwrap();
     assert_eq!(out.payload, vip227);
-    let after = r.server(rs, 21, (CLIENT, CPORT), ACK, seq + vip227.len() as u32, C_SEQ, b"x\r\n").unwrap();
-    assert_eq!(after.seq, seq + vip227.len() as u32);
+    let after = r.server(rs, 21, (CLIENT, CPORT), ACK, seq + len32(vip227), C_SEQ, b"x\r\n").unwrap();
+    assert_eq!(after.seq, seq + len32(vip227));
     assert_eq!(r.client(41001, 30002, SYN, 1, 0, &[], b"").unwrap().dst, (a4(rs), 30002));
     // A 227 naming a third address, or a privileged port, is left alone and expects nothing.
-    let seq = seq + vip227.len() as u32 + 3;
+    let seq = seq + len32(vip227) + 3;
     for reply in
         [&b"227 Entering Passive Mode (198,19,0,99,117,51)\r\n"[..], b"227 Ok (198,19,0,11,0,80)\r\n"]
     {
@@ -360,13 +365,13 @@ fn a_reply_split_across_segments_or_garbage_is_forwarded_untouched() {
     let to = (CLIENT, CPORT);
     let (a, b) = PASV_227.split_at(43);
     let first = r.server(rs, 21, to, PSH | ACK, S_SEQ, C_SEQ, a).unwrap();
-    let second = r.server(rs, 21, to, PSH | ACK, S_SEQ + a.len() as u32, C_SEQ, b).unwrap();
+    let second = r.server(rs, 21, to, PSH | ACK, S_SEQ + len32(a), C_SEQ, b).unwrap();
     assert_eq!((first.payload.as_slice(), second.payload.as_slice()), (a, b));
-    assert_eq!(second.seq, S_SEQ + a.len() as u32);
+    assert_eq!(second.seq, S_SEQ + len32(a));
     assert!(r.client(41000, 30000, SYN, 1, 0, &[], b"").is_none(), "no expectation");
 
     let long = [b'9'; 1400];
-    let mut seq = S_SEQ + PASV_227.len() as u32;
+    let mut seq = S_SEQ + len32(PASV_227);
     for junk in [
         &b"227 Entering Passive Mode (198,19,0,11,117,48,1,2,3).\r\n"[..],
         b"227 Entering Passive Mode (198,19,0,1100,117,48).\r\n",
@@ -376,14 +381,14 @@ fn a_reply_split_across_segments_or_garbage_is_forwarded_untouched() {
     ] {
         let out = r.server(rs, 21, to, PSH | ACK, seq, C_SEQ, junk).unwrap();
         assert_eq!((out.seq, out.payload.as_slice()), (seq, junk));
-        seq += junk.len() as u32;
+        seq += len32(junk);
     }
     let n = r.entries().len();
     let mut cseq = C_SEQ;
     for junk in [&b"PORT 198,18,0,10,156\r\n"[..], b"PORT 198,18,0,10,156,65", b"EPRT |2|::1|5|\r\n", &long] {
         let out = r.client(CPORT, 21, PSH | ACK, cseq, S_SEQ, &[], junk).unwrap();
         assert_eq!(out.payload, junk);
-        cseq += junk.len() as u32;
+        cseq += len32(junk);
     }
     assert_eq!(r.entries().len(), n, "no entry was created");
 }
@@ -446,7 +451,7 @@ proptest! {
             };
             prop_assert_eq!(&out.payload, &data);
             prop_assert_eq!((out.seq, out.ack), if from_client { (cseq, sseq) } else { (sseq, cseq) });
-            if from_client { cseq += data.len() as u32 } else { sseq += data.len() as u32 }
+            if from_client { cseq += len32(data) } else { sseq += len32(data) }
         }
         prop_assert_eq!(r.entries().len(), 1);
     }

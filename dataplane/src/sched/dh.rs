@@ -27,7 +27,8 @@ fn bucket_of(addr: &Addr, offset: usize) -> usize {
 
 impl DestHash {
     pub(super) fn update(&mut self, dests: &[DestLoad]) {
-        let present: Vec<u16> = (0..dests.len()).filter(|&i| dests[i].available).map(|i| i as u16).collect();
+        let present: Vec<u16> =
+            (0..dests.len()).filter(|&i| dests[i].available).filter_map(super::table_pos).collect();
         self.bucket = [NONE; TAB_SIZE];
         if !present.is_empty() {
             for (b, d) in self.bucket.iter_mut().zip(present.iter().cycle()) {

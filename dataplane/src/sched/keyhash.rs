@@ -35,6 +35,7 @@ fn mix64(mut z: u64) -> u64 {
 
 /// A 64-bit hash of (address, port) under `seed`; the same on every machine.
 #[inline]
+#[allow(clippy::cast_possible_truncation, reason = "mixes the address's two 64-bit halves")]
 pub(super) fn addr_port_hash(a: &Addr, port: u16, seed: u64) -> u64 {
     let x = u128::from_be_bytes(a.0);
     mix64(mix64(mix64(seed ^ (x >> 64) as u64) ^ x as u64) ^ u64::from(port))

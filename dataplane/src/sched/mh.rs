@@ -56,11 +56,13 @@ fn gcd(a: u32, b: u32) -> u32 {
 }
 
 #[inline]
+#[allow(clippy::cast_possible_truncation, reason = "below TABLE_SIZE (65,537)")]
 fn position(addr: &Addr, port: u16, key: u64) -> usize {
     (addr_port_hash(addr, port, key) % TABLE_SIZE as u64) as usize
 }
 
 impl Maglev {
+    #[allow(clippy::cast_possible_truncation, reason = "next and skip are below TABLE_SIZE (65,537)")]
     pub(super) fn update(&mut self, dests: &[DestLoad]) {
         let m = TABLE_SIZE as u64;
         let chosen = || dests.iter().enumerate().filter(|(_, d)| d.usable());
@@ -72,13 +74,19 @@ impl Maglev {
         let max_turns = chosen().map(|(_, d)| d.weight / g).max().unwrap_or(1);
         let shift = (u32::BITS - max_turns.leading_zeros()).saturating_sub(TURN_BITS);
         let mut members: Vec<Member> = chosen()
-            .map(|(i, d)| Member {
-                dest: i as u16,
-                next: (addr_port_hash(&d.addr, d.port, OFFSET_KEY) % m) as u32,
-                skip: (addr_port_hash(&d.addr, d.port, SKIP_KEY) % (m - 1) + 1) as u32,
-                turns: ((d.weight / g) >> shift).max(1),
+            .filter_map(|(i, d)| {
+                Some(Member {
+                    dest: super::table_pos(i)?,
+                    next: (addr_port_hash(&d.addr, d.port, OFFSET_KEY) % m) as u32,
+                    skip: (addr_port_hash(&d.addr, d.port, SKIP_KEY) % (m - 1) + 1) as u32,
+                    turns: ((d.weight / g) >> shift).max(1),
+                })
             })
             .collect();
+        // Only when every usable server sits beyond table_pos's range; the fill would never end.
+        if members.is_empty() {
+            return;
+        }
         let mut taken = vec![0u64; TABLE_SIZE.div_ceil(64)];
         let mut filled = 0;
         'fill: loop {
@@ -136,7 +144,8 @@ mod tests {
         let weights = [1, 2, 3, 4, 0];
         let d = dests(&weights);
         let m = built(&d);
-        let slots: Vec<u32> = (0..5).map(|i| m.table.iter().filter(|&&x| x == i).count() as u32).collect();
+        let slots: Vec<u32> =
+            (0..5).map(|i| u32::try_from(m.table.iter().filter(|&&x| x == i).count()).unwrap()).collect();
         assert_shares(&slots, &weights, 0.001);
         assert_eq!(slots[4], 0, "weight 0 holds no position");
         let mut counts = [0u32; 5];
@@ -152,7 +161,8 @@ mod tests {
         let weights = [1_000_000, 3_000_000, 2_000_000];
         let d = dests(&weights);
         let m = built(&d);
-        let slots: Vec<u32> = (0..3).map(|i| m.table.iter().filter(|&&x| x == i).count() as u32).collect();
+        let slots: Vec<u32> =
+            (0..3).map(|i| u32::try_from(m.table.iter().filter(|&&x| x == i).count()).unwrap()).collect();
         assert_shares(&slots, &weights, 0.01);
     }
 

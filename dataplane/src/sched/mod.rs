@@ -38,6 +38,13 @@ use core::fmt;
 
 use crate::addr::{Addr, FlowKey};
 
+/// A server's position in its service as the hash tables (sh, dh, mh) store it: 16 bits, with
+/// `u16::MAX` marking an empty bucket. `None` for positions beyond that, which those tables leave
+/// out (a service of 65,535 servers is not a real case; the tables have 256 or 65,537 buckets).
+fn table_pos(i: usize) -> Option<u16> {
+    u16::try_from(i).ok().filter(|&p| p != u16::MAX)
+}
+
 /// One real server as a scheduler sees it on this core.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct DestLoad {

@@ -40,7 +40,7 @@ mod tests {
         for _ in 0..8 {
             let i = pick(&d).unwrap();
             d[i].active += 1;
-            s.push((b'A' + i as u8) as char);
+            s.push(char::from(b'A' + u8::try_from(i).unwrap()));
         }
         assert_eq!(s, "BBABBBAB");
     }

@@ -63,7 +63,8 @@ pub(super) fn lookup(
 
 impl SourceHash {
     pub(super) fn update(&mut self, dests: &[DestLoad]) {
-        let present: Vec<usize> = (0..dests.len()).filter(|&i| dests[i].available).collect();
+        let present: Vec<u16> =
+            (0..dests.len()).filter(|&i| dests[i].available).filter_map(super::table_pos).collect();
         self.bucket = [NONE; TAB_SIZE];
         if present.is_empty() {
             return;
@@ -71,10 +72,10 @@ impl SourceHash {
         let (mut p, mut filled) = (0, 0u32);
         for b in self.bucket.iter_mut() {
             let d = present[p];
-            *b = d as u16;
+            *b = d;
             filled += 1;
             // Move on after `weight` buckets (one for weight 0, as LVS's `++count >= weight`).
-            if filled >= dests[d].weight {
+            if filled >= dests[usize::from(d)].weight {
                 p = (p + 1) % present.len();
                 filled = 0;
             }
@@ -105,7 +106,7 @@ mod tests {
     fn table_fill_follows_weights_in_runs() {
         let t = table(&dests(&[1, 3, 0]));
         assert_eq!(&t.bucket[..10], &[0, 1, 1, 1, 2, 0, 1, 1, 1, 2]);
-        let counts: Vec<u32> = (0..3).map(|d| t.bucket.iter().filter(|&&b| b == d).count() as u32).collect();
+        let counts: Vec<usize> = (0..3).map(|d| t.bucket.iter().filter(|&&b| b == d).count()).collect();
         assert_eq!(counts, vec![52, 153, 51]);
     }
 

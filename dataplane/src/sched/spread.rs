@@ -39,8 +39,8 @@ proptest! {
             s.update(&loads);
         }
         let mut count = vec![0u64; weights.len()];
-        for (i, owner) in owners.iter().enumerate() {
-            let d = per_core[*owner].pick(&loads, &key(i as u32)).unwrap();
+        for (i, owner) in (0u32..).zip(&owners) {
+            let d = per_core[*owner].pick(&loads, &key(i)).unwrap();
             count[d] += 1;
         }
         let n = owners.len() as f64;
@@ -48,7 +48,7 @@ proptest! {
         let total: u32 = eff.iter().sum();
         let g = eff.iter().copied().fold(0, gcd);
         // One partial cycle (total / gcd picks) per core.
-        let bound = f64::from(workers as u32 * total / g);
+        let bound = f64::from(workers * total / g);
         for (s, c) in count.iter().enumerate() {
             let ideal = n * f64::from(eff[s]) / f64::from(total);
             prop_assert!((*c as f64 - ideal).abs() <= bound, "server {s}: {c} vs ideal {ideal:.1}, bound {bound}");

@@ -5,10 +5,9 @@ use crate::addr::{Addr, FlowKey, Proto};
 
 /// Dests 198.19.0.(10+i):8080 with the given weights.
 pub(super) fn dests(weights: &[u32]) -> Vec<DestLoad> {
-    weights
-        .iter()
-        .enumerate()
-        .map(|(i, &w)| DestLoad::new(Addr::from_v4([198, 19, 0, 10 + i as u8]), 8080, w))
+    (10u8..)
+        .zip(weights)
+        .map(|(host, &w)| DestLoad::new(Addr::from_v4([198, 19, 0, host]), 8080, w))
         .collect()
 }
 
@@ -33,12 +32,13 @@ impl Rng {
             a[8..].copy_from_slice(&r.to_be_bytes());
             Addr::from_v6(a)
         } else {
-            Addr::from_v4([198, 18 + (r >> 8 & 1) as u8, (r >> 16) as u8, (r >> 24) as u8])
+            let b = r.to_le_bytes();
+            Addr::from_v4([198, 18 + (b[1] & 1), b[2], b[3]])
         };
         FlowKey {
             src,
             dst: Addr::from_v4([198, 18, 0, 100]),
-            sport: (r >> 32) as u16,
+            sport: u16::from_le_bytes([r.to_le_bytes()[4], r.to_le_bytes()[5]]),
             dport: 80,
             proto: Proto::Tcp,
         }

@@ -92,7 +92,7 @@ mod tests {
     use super::*;
 
     fn seq(w: &mut Wrr, d: &[DestLoad], n: usize) -> String {
-        (0..n).map(|_| w.pick(d).map_or('-', |i| (b'A' + i as u8) as char)).collect()
+        (0..n).map(|_| w.pick(d).map_or('-', |i| char::from(b'A' + u8::try_from(i).unwrap()))).collect()
     }
 
     fn wrr(d: &[DestLoad]) -> Wrr {

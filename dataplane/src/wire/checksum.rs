@@ -16,6 +16,7 @@ use crate::addr::Addr;
 /// Fold a wide ones' complement sum to 16 bits (RFC 1071 §4.1: add the carries back in).
 /// Four steps take any `u64` to at most 0xffff.
 #[inline]
+#[allow(clippy::cast_possible_truncation, reason = "four folds leave at most 0xffff")]
 pub fn fold(mut acc: u64) -> u16 {
     acc = (acc & 0xffff_ffff) + (acc >> 32);
     acc = (acc & 0xffff) + (acc >> 16);
@@ -189,23 +190,35 @@ mod tests {
     #[test]
     fn pseudo_headers_of_real_segments() {
         let seg = &TCP_SYN_V4[34..];
-        let ph = pseudo_header_v4([198, 18, 0, 1], [198, 18, 0, 100], ip_proto::TCP, seg.len() as u16);
+        let ph = pseudo_header_v4(
+            [198, 18, 0, 1],
+            [198, 18, 0, 100],
+            ip_proto::TCP,
+            u16::try_from(seg.len()).unwrap(),
+        );
         assert_eq!(combine(&[ph, data(seg)]), 0xffff);
         let a = |o| Addr::from_v4(o);
-        let via_addr = pseudo_header(&a([198, 18, 0, 1]), &a([198, 18, 0, 100]), 6, seg.len() as u32);
+        let via_addr =
+            pseudo_header(&a([198, 18, 0, 1]), &a([198, 18, 0, 100]), 6, u32::try_from(seg.len()).unwrap());
         assert_eq!(via_addr, ph);
 
         let dgram = &UDP_V4[34..];
-        let ph = pseudo_header_v4([198, 18, 0, 1], [198, 18, 0, 53], ip_proto::UDP, dgram.len() as u16);
+        let ph = pseudo_header_v4(
+            [198, 18, 0, 1],
+            [198, 18, 0, 53],
+            ip_proto::UDP,
+            u16::try_from(dgram.len()).unwrap(),
+        );
         assert_eq!(combine(&[ph, data(dgram)]), 0xffff);
 
         for (frame, proto) in [(&TCP_SYNACK_V6[..], ip_proto::TCP), (&UDP_V6[..], ip_proto::UDP)] {
             let src: [u8; 16] = frame[22..38].try_into().unwrap();
             let dst: [u8; 16] = frame[38..54].try_into().unwrap();
             let l4 = &frame[54..];
-            let ph = pseudo_header_v6(&src, &dst, proto, l4.len() as u32);
+            let l4_len = u32::try_from(l4.len()).unwrap();
+            let ph = pseudo_header_v6(&src, &dst, proto, l4_len);
             assert_eq!(combine(&[ph, data(l4)]), 0xffff);
-            let via_addr = pseudo_header(&Addr::from_v6(src), &Addr::from_v6(dst), proto, l4.len() as u32);
+            let via_addr = pseudo_header(&Addr::from_v6(src), &Addr::from_v6(dst), proto, l4_len);
             assert_eq!(via_addr, ph);
         }
     }
@@ -286,7 +299,7 @@ mod tests {
             let mut dgram = vec![0u8; 8 + payload.len()];
             dgram[8..].copy_from_slice(&payload);
             let mut u = UdpPacket::new_unchecked(&mut dgram[..]);
-            u.set_len(8 + payload.len() as u16);
+            u.set_len(8 + u16::try_from(payload.len()).unwrap());
             u.set_src_port(ports[0]);
             u.set_dst_port(ports[1]);
             u.fill_checksum(&src, &dst);

@@ -219,6 +219,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 
     /// Set IHL from a header length in bytes (a multiple of 4, 20..=60).
     #[inline]
+    #[allow(clippy::cast_possible_truncation, reason = "masked to the 4-bit IHL field")]
     pub fn set_header_len(&mut self, len: usize) {
         let b = &mut self.buffer.as_mut()[field::VER_IHL];
         *b = (*b & 0xf0) | ((len / 4) as u8 & 0x0f);

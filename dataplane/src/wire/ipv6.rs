@@ -72,6 +72,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// Traffic class: DSCP and ECN, as for IPv4 (RFC 2474, RFC 3168).
     #[inline]
+    #[allow(clippy::cast_possible_truncation, reason = "the 8 bits below the 4-bit version")]
     pub fn traffic_class(&self) -> u8 {
         (self.word0() >> 20) as u8
     }

@@ -303,7 +303,9 @@ fn parse_ipv6(l3: &[u8], p: &mut Parsed) -> Result<(), ParseError> {
     if src.is_v4() || dst.is_v4() {
         return Err(ParseError::Ipv6MappedAddr);
     }
-    p.l3_len = (ipv6::HEADER_LEN + usize::from(ip.payload_len())) as u32;
+    #[allow(clippy::cast_possible_truncation, reason = "40 bytes of header and a 16-bit payload length")]
+    let l3_len = (ipv6::HEADER_LEN + usize::from(ip.payload_len())) as u32;
+    p.l3_len = l3_len;
     p.l4_off = p.l3_off + ipv6::HEADER_LEN;
     p.ip_proto = ip.next_header();
     p.src = src;

@@ -204,6 +204,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// The segment with its pseudo-header sums to 0xffff. `src`/`dst` are the IP addresses.
     #[inline]
+    #[allow(clippy::cast_possible_truncation, reason = "a segment of one IP packet, below 2^16 bytes")]
     pub fn verify_checksum(&self, src: &Addr, dst: &Addr) -> bool {
         let b = self.buffer.as_ref();
         let ph = checksum::pseudo_header(src, dst, ip_proto::TCP, b.len() as u32);
@@ -243,6 +244,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Set the data offset from a header length in bytes (a multiple of 4, 20..=60). The low
     /// nibble of the byte (reserved bits) is kept.
     #[inline]
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "a TCP header is at most 60 bytes: len / 4 fits the 4-bit field"
+    )]
     pub fn set_header_len(&mut self, len: usize) {
         let b = &mut self.buffer.as_mut()[field::DATA_OFF];
         *b = (*b & 0x0f) | (((len / 4) as u8) << 4);
@@ -281,6 +286,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 
     /// Compute the checksum over the pseudo-header and the whole buffer.
+    #[allow(clippy::cast_possible_truncation, reason = "a segment of one IP packet, below 2^16 bytes")]
     pub fn fill_checksum(&mut self, src: &Addr, dst: &Addr) {
         self.set_checksum(0);
         let b = self.buffer.as_ref();

@@ -135,7 +135,12 @@ impl PortConf {
             rss_conf.rss_hf = rss.hf;
             if let Some(key) = key {
                 rss_conf.rss_key = key.as_ptr().cast_mut();
-                rss_conf.rss_key_len = key.len() as u8;
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    reason = "check_rss made it the driver's hash_key_size, a u8"
+                )]
+                let len = key.len() as u8;
+                rss_conf.rss_key_len = len;
             }
         }
         conf

@@ -107,14 +107,14 @@ mod tests {
     #[test]
     fn link_bits_and_unknown_speed() {
         let mut raw = sys::rte_eth_link { link_speed: sys::RTE_ETH_SPEED_NUM_10G, ..Default::default() };
-        raw.set_link_status(sys::RTE_ETH_LINK_UP as u16);
-        raw.set_link_duplex(sys::RTE_ETH_LINK_FULL_DUPLEX as u16);
+        raw.set_link_status(u16::try_from(sys::RTE_ETH_LINK_UP).unwrap());
+        raw.set_link_duplex(u16::try_from(sys::RTE_ETH_LINK_FULL_DUPLEX).unwrap());
         assert_eq!(
             LinkStatus::from_raw(&raw),
             LinkStatus { up: true, speed_mbps: Some(10_000), full_duplex: true }
         );
 
-        raw.set_link_status(sys::RTE_ETH_LINK_DOWN as u16);
+        raw.set_link_status(u16::try_from(sys::RTE_ETH_LINK_DOWN).unwrap());
         raw.link_speed = sys::RTE_ETH_SPEED_NUM_UNKNOWN;
         let down = LinkStatus::from_raw(&raw);
         assert!(!down.up);

@@ -137,6 +137,10 @@ impl Port {
         // SAFETY: valid out-pointers; the call clamps them to the driver's descriptor limits.
         let ret = unsafe { sys::rte_eth_dev_adjust_nb_rx_tx_desc(self.0, &mut rx_desc, &mut tx_desc) };
         check(ret, || format!("rte_eth_dev_adjust_nb_rx_tx_desc({self})"))?;
+        #[allow(
+            clippy::cast_sign_loss,
+            reason = "DPDK's socket-id parameters take SOCKET_ID_ANY (-1) as unsigned"
+        )]
         let socket = self.socket_id().unwrap_or(sys::SOCKET_ID_ANY as u32);
         for q in 0..conf.rx_queues {
             // SAFETY: the port is configured with more than q RX queues; a NULL rxconf selects the
@@ -299,9 +303,10 @@ impl Port {
 
     /// The RSS hash types in force and, if the driver reports one, the key.
     pub fn rss_conf(self) -> Result<RssConf> {
-        let key_size = usize::from(self.info()?.hash_key_size);
+        let key_len = self.info()?.hash_key_size;
+        let key_size = usize::from(key_len);
         let mut key = vec![0u8; key_size];
-        let mut raw = sys::rte_eth_rss_conf { rss_key_len: key_size as u8, ..Default::default() };
+        let mut raw = sys::rte_eth_rss_conf { rss_key_len: key_len, ..Default::default() };
         if key_size > 0 {
             raw.rss_key = key.as_mut_ptr();
         }
@@ -320,7 +325,12 @@ impl Port {
         let mut raw = sys::rte_eth_rss_conf { rss_hf: rss.hf, ..Default::default() };
         if let Some(key) = key.as_mut() {
             raw.rss_key = key.as_mut_ptr();
-            raw.rss_key_len = key.len() as u8;
+            #[allow(
+                clippy::cast_possible_truncation,
+                reason = "check_rss made it the driver's hash_key_size, a u8"
+            )]
+            let len = key.len() as u8;
+            raw.rss_key_len = len;
         }
         // SAFETY: raw and the key it points at are valid for the call, which copies the key into
         // the device.
@@ -354,7 +364,7 @@ impl Port {
         if !slots::in_range(self.0) || !slots::slot(self.0).rx_queue_ok(queue) {
             return 0;
         }
-        let n = out.len().min(usize::from(u16::MAX)) as u16;
+        let n = u16::try_from(out.len()).unwrap_or(u16::MAX);
         // SAFETY: the port is started with this RX queue (checked above); out has room for n.
         usize::from(unsafe { sys::vsd_eth_rx_burst(self.0, queue, out.as_mut_ptr(), n) })
     }
@@ -368,7 +378,7 @@ impl Port {
         if !slots::in_range(self.0) || !slots::slot(self.0).tx_queue_ok(queue) {
             return 0;
         }
-        let n = pkts.len().min(usize::from(u16::MAX)) as u16;
+        let n = u16::try_from(pkts.len()).unwrap_or(u16::MAX);
         // SAFETY: the port is started with this TX queue; the caller vouches for the mbufs.
         usize::from(unsafe { sys::vsd_eth_tx_burst(self.0, queue, pkts.as_mut_ptr(), n) })
     }

@@ -56,11 +56,13 @@ impl Slot {
     }
 
     #[inline]
+    #[allow(clippy::cast_possible_truncation, reason = "the high 16 bits of the packed queue counts")]
     pub fn rx_queue_ok(&self, queue: u16) -> bool {
         queue < (self.started_queues.load(Ordering::Acquire) >> 16) as u16
     }
 
     #[inline]
+    #[allow(clippy::cast_possible_truncation, reason = "the low 16 bits of the packed queue counts")]
     pub fn tx_queue_ok(&self, queue: u16) -> bool {
         queue < self.started_queues.load(Ordering::Acquire) as u16
     }
@@ -79,7 +81,7 @@ mod tests {
     #[test]
     fn queue_bounds_follow_start_and_stop() {
         // The last slot: no other unit test uses it.
-        let s = slot(MAX_PORTS as u16 - 1);
+        let s = slot(u16::try_from(MAX_PORTS).unwrap() - 1);
         assert!(!s.rx_queue_ok(0) && !s.tx_queue_ok(0), "not started");
         s.mark_started(4, 2);
         assert!(s.rx_queue_ok(3) && !s.rx_queue_ok(4));

@@ -37,7 +37,8 @@ pub fn eal_args(name: &str, lcores: &str, vdevs: &[&str]) -> Vec<String> {
 /// or corruption all show. Addresses in it are from 198.18.0.0/15 (benchmarking, RFC 2544); the
 /// frames never leave the process anyway.
 pub fn test_frame(seed: u8, len: usize) -> Vec<u8> {
-    let mut f: Vec<u8> = (0..len).map(|i| seed.wrapping_mul(31).wrapping_add(i as u8)).collect();
+    // The position's low byte: the pattern repeats every 256 bytes.
+    let mut f: Vec<u8> = (0..len).map(|i| seed.wrapping_mul(31).wrapping_add(i.to_le_bytes()[0])).collect();
     if len >= 34 {
         f[12..14].copy_from_slice(&[0x08, 0x00]); // EtherType IPv4
         f[26..30].copy_from_slice(&[198, 18, 0, seed]);

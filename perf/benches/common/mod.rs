@@ -31,7 +31,7 @@ pub fn key(i: u32) -> FlowKey {
     FlowKey {
         src: Addr::from_v4(topology::client(i % 256)),
         dst: Addr::from_v4(topology::VIP),
-        sport: 1024 + (i / 256) as u16,
+        sport: 1024 + u16::try_from(i / 256).expect("a benchmark key's port"),
         dport: topology::VPORT,
         proto: Proto::Tcp,
     }
@@ -55,7 +55,7 @@ pub fn shuffled(n: u32, seed: u64) -> Vec<u32> {
     let mut v: Vec<u32> = (0..n).collect();
     let mut rng = Rng(seed);
     for i in (1..v.len()).rev() {
-        let j = (rng.next() % (i as u64 + 1)) as usize;
+        let j = usize::try_from(rng.next() % (i as u64 + 1)).unwrap();
         v.swap(i, j);
     }
     v

@@ -267,8 +267,8 @@ fn run_in(case: &Case, cfg: &vsd_control::config::Config, eal: &Eal) -> Result<C
 
 fn port_iface(ports: &[Port]) -> Vec<u16> {
     let mut v = vec![u16::MAX; 1 + ports.iter().map(|p| usize::from(p.id())).max().unwrap_or(0)];
-    for (i, p) in ports.iter().enumerate() {
-        v[usize::from(p.id())] = i as u16;
+    for (i, p) in (0u16..).zip(ports) {
+        v[usize::from(p.id())] = i;
     }
     v
 }
@@ -284,6 +284,11 @@ fn generate(case: &Case, rig: &mut Rig, mac: [u8; 6]) -> Result<(Option<f64>, Sa
     match case.kind {
         Kind::Syn => {
             // Every frame a new flow; the window is the middle of the fill, and at most `seconds`.
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "fractions of n within 0..=1, and a float cast saturates"
+            )]
             let (from, to) = ((n as f64 * SYN_WINDOW.0) as u64, (n as f64 * SYN_WINDOW.1) as u64);
             let mut f = 0u64;
             let mut a = None;

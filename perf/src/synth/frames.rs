@@ -25,6 +25,10 @@ pub const MAX_FLOWS: u64 = MAX_CLIENTS as u64 * (65_536 - topology::FIRST_SPORT 
 
 /// Client address (as a big-endian u32) and source port of flow `f` (< [`MAX_FLOWS`]).
 #[inline]
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "f < MAX_FLOWS: c < MAX_CLIENTS and k < 65,536 - FIRST_SPORT"
+)]
 pub fn flow(f: u64) -> (u32, u16) {
     let c = (f % u64::from(MAX_CLIENTS)) as u32;
     let k = (f / u64::from(MAX_CLIENTS)) as u16;
@@ -98,7 +102,7 @@ mod tests {
         for f in (0..200_000u64).chain(MAX_FLOWS - 1000..MAX_FLOWS) {
             let (src, sport) = flow(f);
             let a = src.to_be_bytes();
-            assert_eq!(a, topology::client((f % u64::from(MAX_CLIENTS)) as u32));
+            assert_eq!(a, topology::client(u32::try_from(f % u64::from(MAX_CLIENTS)).unwrap()));
             assert!(sport >= topology::FIRST_SPORT);
             assert!(seen.insert((src, sport)), "flow {f} repeats");
         }

@@ -125,11 +125,17 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
         _ => (t, 1),
     };
     let n: f64 = num.parse().map_err(|_| format!("{text:?} is not a count (like 1M, 64K, 1000)"))?;
-    let v = (n * mult as f64).round();
+    let v = (n * f64::from(mult)).round();
     if !(1.0..=f64::from(u32::MAX >> 1)).contains(&v) {
         return Err(format!("{text}: out of range"));
     }
-    Ok(v as u64)
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "checked to be within 1..=2^31 - 1 just above"
+    )]
+    let count = v as u64;
+    Ok(count)
 }
 
 /// The report of a synthetic run.

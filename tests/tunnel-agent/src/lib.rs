@@ -56,7 +56,7 @@ fn sum16(b: &[u8]) -> u16 {
     while acc > 0xffff {
         acc = (acc & 0xffff) + (acc >> 16);
     }
-    acc as u16
+    u16::try_from(acc).expect("folded to 16 bits")
 }
 
 /// The IPv4 packet at the start of `b`, cut to its total length; its header length.
@@ -190,7 +190,7 @@ mod tests {
     ];
 
     fn outer(proto: u8, tos: u8, ttl: u8, after: &[u8]) -> Vec<u8> {
-        let total = (20 + after.len() + INNER.len()) as u16;
+        let total = u16::try_from(20 + after.len() + INNER.len()).unwrap();
         let mut p = vec![0x45, tos];
         p.extend_from_slice(&total.to_be_bytes());
         p.extend_from_slice(&[0, 7, 0x40, 0, ttl, proto, 0, 0, 198, 19, 0, 1, 198, 20, 0, 21]);

@@ -39,9 +39,10 @@ fn open_tun(name: &str) -> File {
         std::process::exit(2);
     }
     for (d, s) in ifr.ifr_name.iter_mut().zip(bytes) {
-        *d = *s as libc::c_char;
+        *d = libc::c_char::from_ne_bytes([*s]);
     }
-    ifr.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+    ifr.ifr_ifru.ifru_flags =
+        libc::c_short::try_from(libc::IFF_TUN | libc::IFF_NO_PI).expect("IFF_TUN | IFF_NO_PI is 0x1001");
     // SAFETY: TUNSETIFF reads and writes one ifreq, which lives for the call; the fd is open.
     if unsafe { libc::ioctl(tun.as_raw_fd(), libc::TUNSETIFF, &mut ifr) } < 0 {
         fail("TUNSETIFF");
