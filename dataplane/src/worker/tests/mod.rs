@@ -191,7 +191,6 @@ fn nat_holds_the_syn_until_arp_resolves_the_server() {
     let (out, b) = r.w.poll_tx().expect("released");
     assert_eq!(out, INT);
     same(&to_rs(11, &hop(tcp(CLIENT, rs_ip(11), 40000, 8080, SYN))), b.as_ref());
-    assert!(r.w.poll_tx().is_none());
 
     // The server's SYN-ACK goes back, and the client's ACK establishes the connection: it now counts
     // as active.
