@@ -80,15 +80,109 @@ pub fn udp_v4(
     ipv4(src, dst, 17, 64, &u)
 }
 
-/// An ICMP echo request over IPv4, as an IPv4 packet.
-pub fn icmp_echo_v4(src: [u8; 4], dst: [u8; 4], ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
-    let mut icmp = vec![8, 0, 0, 0];
-    icmp.extend_from_slice(&ident.to_be_bytes());
-    icmp.extend_from_slice(&seq.to_be_bytes());
+/// An ICMP message over IPv4, as an IPv4 packet: type, code, the header's second word `rest`
+/// (echo ident and sequence, the MTU of "fragmentation needed", or unused), then `data`.
+pub fn icmp_v4(src: [u8; 4], dst: [u8; 4], ty: u8, code: u8, rest: [u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut icmp = vec![ty, code, 0, 0];
+    icmp.extend_from_slice(&rest);
     icmp.extend_from_slice(data);
     let c = checksum::finish(checksum::data(&icmp));
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
     ipv4(src, dst, 1, 64, &icmp)
+}
+
+/// An ICMP echo request over IPv4, as an IPv4 packet.
+pub fn icmp_echo_v4(src: [u8; 4], dst: [u8; 4], ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+    let [i0, i1] = ident.to_be_bytes();
+    let [s0, s1] = seq.to_be_bytes();
+    icmp_v4(src, dst, 8, 0, [i0, i1, s0, s1], data)
+}
+
+/// `ip`, an IPv4 packet, with its header changed by `edit` and its header checksum filled again:
+/// the TTL, ident, TOS or flags a packet has after a hop, spelled as the change.
+pub fn edit_ipv4(mut ip: Vec<u8>, edit: impl FnOnce(&mut Ipv4Packet<&mut [u8]>)) -> Vec<u8> {
+    let mut h = Ipv4Packet::new_unchecked(&mut ip[..]);
+    edit(&mut h);
+    h.fill_checksum();
+    ip
+}
+
+/// An outer IPv4 header (protocol `proto`, ident `ident`) around `payload`, copying the TOS, TTL
+/// and DF of the IPv4 packet `inner` as a tunnel entry point does (RFC 2003 §3.1).
+fn outer_v4(src: [u8; 4], dst: [u8; 4], proto: u8, ident: u16, inner: &[u8], payload: &[u8]) -> Vec<u8> {
+    let i = Ipv4Packet::new_unchecked(inner);
+    let (dscp, ecn, ttl, df) = (i.dscp(), i.ecn(), i.ttl(), i.dont_frag());
+    edit_ipv4(ipv4(src, dst, proto, ttl, payload), |h| {
+        h.set_dscp(dscp);
+        h.set_ecn(ecn);
+        h.set_ident(ident);
+        h.set_dont_frag(df);
+    })
+}
+
+/// IPIP (RFC 2003): the IPv4 packet `inner` in an outer IPv4 header with protocol 4.
+pub fn ipip(src: [u8; 4], dst: [u8; 4], ident: u16, inner: &[u8]) -> Vec<u8> {
+    outer_v4(src, dst, 4, ident, inner, inner)
+}
+
+/// GUE variant 0 (draft-ietf-intarea-gue) carrying IPIP: outer IPv4, UDP from `sport` to `dport`,
+/// the 4-byte GUE header, `inner`; the UDP checksum filled or left "none".
+pub fn gue(
+    src: [u8; 4],
+    dst: [u8; 4],
+    ident: u16,
+    sport: u16,
+    dport: u16,
+    inner: &[u8],
+    with_checksum: bool,
+) -> Vec<u8> {
+    let mut u = vec![0u8; 8];
+    u[0..2].copy_from_slice(&sport.to_be_bytes());
+    u[2..4].copy_from_slice(&dport.to_be_bytes());
+    u[4..6].copy_from_slice(&((8 + 4 + inner.len()) as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 4, 0, 0]);
+    u.extend_from_slice(inner);
+    if with_checksum {
+        UdpPacket::new_unchecked(&mut u[..]).fill_checksum(&Addr::from_v4(src), &Addr::from_v4(dst));
+    }
+    outer_v4(src, dst, 17, ident, inner, &u)
+}
+
+/// GRE (RFC 2784) carrying IPv4: outer IPv4 with protocol 47, the GRE header (with its checksum
+/// over header and payload when asked), `inner`.
+pub fn gre(src: [u8; 4], dst: [u8; 4], ident: u16, inner: &[u8], with_checksum: bool) -> Vec<u8> {
+    let mut g = if with_checksum { vec![0x80, 0, 0x08, 0x00, 0, 0, 0, 0] } else { vec![0, 0, 0x08, 0x00] };
+    g.extend_from_slice(inner);
+    if with_checksum {
+        let c = checksum::finish(checksum::data(&g));
+        g[4..6].copy_from_slice(&c.to_be_bytes());
+    }
+    outer_v4(src, dst, 47, ident, inner, &g)
+}
+
+/// A UDP datagram over IPv6 (no extension headers, hop limit 64), as an IPv6 packet.
+pub fn udp_v6(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut u = vec![0u8; 8];
+    u[0..2].copy_from_slice(&sport.to_be_bytes());
+    u[2..4].copy_from_slice(&dport.to_be_bytes());
+    u[4..6].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    u.extend_from_slice(payload);
+    UdpPacket::new_unchecked(&mut u[..]).fill_checksum(&Addr::from_v6(src), &Addr::from_v6(dst));
+    let mut ip = vec![0x60, 0, 0, 0];
+    ip.extend_from_slice(&(u.len() as u16).to_be_bytes());
+    ip.extend_from_slice(&[17, 64]);
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    ip.extend_from_slice(&u);
+    ip
+}
+
+/// An Ethernet frame with one 802.1Q C-tag (VLAN `vid`, priority 0) around `payload`.
+pub fn ethernet_vlan(dst: [u8; 6], src: [u8; 6], vid: u16, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut tagged = vid.to_be_bytes().to_vec();
+    tagged.extend_from_slice(&ethertype.to_be_bytes());
+    tagged.extend_from_slice(payload);
+    ethernet(dst, src, ethertype::VLAN, &tagged)
 }
 
 /// An Ethernet/IPv4 ARP frame (RFC 826); `op` 1 is a request, 2 a reply.

@@ -116,10 +116,6 @@ fn tcp_frame(
     eth(dst_mac, src_mac, 0x0800, &craft::tcp_v4(src, dst, sport, dport, flags, b"GET / HTTP/1.0\r\n\r\n"))
 }
 
-fn udp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, csum: bool) -> Vec<u8> {
-    eth(EXT_MAC, CLIENT_MAC, 0x0800, &craft::udp_v4(src, dst, sport, dport, b"query", csum))
-}
-
 struct Rig {
     w: Worker<VecBuf>,
     now: Instant,
@@ -195,96 +191,34 @@ fn check_frame(f: &[u8]) -> crate::wire::Parsed {
     p
 }
 
-fn ports(p: &crate::wire::Parsed) -> (u16, u16) {
-    match p.l4 {
-        L4::Tcp { sport, dport, .. } | L4::Udp { sport, dport } => (sport, dport),
-        _ => panic!("no ports"),
-    }
-}
-
 #[test]
-fn answers_arp_for_vip_and_interface_address_only() {
-    let mut r = Rig::new();
-    for target in [VIP_NAT, EXT_IP] {
-        let (out, f) = r.tx(EXT, &arp(1, [0xff; 6], CLIENT_MAC, CLIENT, [0; 6], target));
-        assert_eq!(out, EXT);
-        assert_eq!(&f[0..6], &CLIENT_MAC);
-        assert_eq!(&f[6..12], &EXT_MAC);
-        assert_eq!(&f[20..22], &[0, 2], "opcode reply");
-        assert_eq!(&f[22..28], &EXT_MAC, "sender MAC is ours");
-        assert_eq!(&f[28..32], &target);
-        assert_eq!(&f[32..38], &CLIENT_MAC);
-        assert_eq!(&f[38..42], &CLIENT);
-    }
-    // Someone else's address: not answered.
-    assert!(matches!(
-        r.rx(EXT, &arp(1, [0xff; 6], CLIENT_MAC, CLIENT, [0; 6], [198, 18, 0, 77])),
-        Action::Free(_)
-    ));
-    assert_eq!(r.drops(DropReason::Arp), 1);
-    // The interface address of `int` is not answered on `ext`.
-    assert!(matches!(r.rx(EXT, &arp(1, [0xff; 6], CLIENT_MAC, CLIENT, [0; 6], INT_IP)), Action::Free(_)));
-}
-
-#[test]
-fn answers_icmp_echo_for_local_address_and_vip() {
-    let mut r = Rig::new();
-    for dst in [EXT_IP, VIP_NAT] {
-        let ip = craft::icmp_echo_v4(CLIENT, dst, 0x1234, 1, b"ping");
-        let icmp = ip[20..].to_vec();
-        let frame = eth(EXT_MAC, CLIENT_MAC, 0x0800, &ip);
-        let (out, f) = r.tx(EXT, &frame);
-        assert_eq!(out, EXT);
-        assert_eq!(&f[0..6], &CLIENT_MAC);
-        let p = check_frame(&f);
-        assert_eq!((p.src, p.dst), (a4(dst), a4(CLIENT)));
-        assert_eq!(f[p.l4_off], 0, "echo reply");
-        assert_eq!(&f[p.l4_off + 4..], &icmp[4..], "ident, sequence and data echoed");
-    }
-}
-
-#[test]
-fn nat_resolves_rewrites_and_translates_replies() {
+fn nat_holds_the_syn_until_arp_resolves_the_server() {
+    use golden::{frame_diff, from_client, from_rs, hop, tcp, to_client, to_rs};
+    let same = |want: &[u8], got: &[u8]| frame_diff(want, got).unwrap_or_else(|e| panic!("{e}"));
     let mut r = Rig::new();
     r.neighbour(EXT, CLIENT, CLIENT_MAC);
     // SYN to the VIP: the first real server is not resolved yet, so the packet is held.
-    let syn = tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, 40000, 80, SYN);
-    assert!(matches!(r.rx(EXT, &syn), Action::Held));
+    assert!(matches!(r.rx(EXT, &from_client(&tcp(CLIENT, VIP_NAT, 40000, 80, SYN))), Action::Held));
     let mut out = r.outputs();
     assert_eq!(out.len(), 1, "one request per neighbour");
     let Some(Action::Tx(INT, req)) = out.pop() else { panic!("an ARP request on int") };
-    let q = req.as_ref();
-    assert_eq!(&q[0..6], &[0xff; 6]);
-    assert_eq!(&q[12..14], &[8, 6]);
-    assert_eq!(&q[20..22], &[0, 1], "who-has");
-    assert_eq!(&q[28..32], &INT_IP);
-    assert_eq!(&q[38..42], &rs_ip(11));
+    let mut who_has = arp(1, [0xff; 6], INT_MAC, INT_IP, [0; 6], rs_ip(11));
+    who_has.resize(60, 0);
+    same(&who_has, req.as_ref());
     // The reply releases the held SYN, rewritten to the real server.
     r.neighbour(INT, rs_ip(11), rs_mac(11));
-    let (out, f) = match r.outputs().pop() {
-        Some(Action::Tx(o, b)) => (o, b.as_ref().to_vec()),
-        other => panic!("released: {other:?}"),
-    };
+    let Some(Action::Tx(out, b)) = r.outputs().pop() else { panic!("released") };
     assert_eq!(out, INT);
-    assert_eq!(&f[0..6], &rs_mac(11));
-    assert_eq!(&f[6..12], &INT_MAC);
-    let p = check_frame(&f);
-    assert_eq!((p.src, p.dst), (a4(CLIENT), a4(rs_ip(11))));
-    assert_eq!(ports(&p), (40000, 8080));
-    assert_eq!(f[p.l3_off + 8], 63, "TTL decremented");
-    assert_eq!(&f[p.l4_off + 20..], b"GET / HTTP/1.0\r\n\r\n", "payload untouched");
+    same(&to_rs(11, &hop(tcp(CLIENT, rs_ip(11), 40000, 8080, SYN))), b.as_ref());
 
-    // The server's SYN-ACK is translated back to the VIP and sent to the client.
-    let (out, f) = r.tx(INT, &tcp_frame(INT_MAC, rs_mac(11), rs_ip(11), CLIENT, 8080, 40000, SYNACK));
+    // The server's SYN-ACK goes back, and the client's ACK establishes the connection: it now counts
+    // as active.
+    let (out, f) = r.tx(INT, &from_rs(11, &tcp(rs_ip(11), CLIENT, 8080, 40000, SYNACK)));
     assert_eq!(out, EXT);
-    assert_eq!(&f[0..6], &CLIENT_MAC);
-    let p = check_frame(&f);
-    assert_eq!((p.src, p.dst), (a4(VIP_NAT), a4(CLIENT)));
-    assert_eq!(ports(&p), (80, 40000));
-
-    // The client's ACK establishes the connection: it now counts as active.
-    let (out, _) = r.tx(EXT, &tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, 40000, 80, ACK));
+    same(&to_client(&hop(tcp(VIP_NAT, CLIENT, 80, 40000, SYNACK))), &f);
+    let (out, f) = r.tx(EXT, &from_client(&tcp(CLIENT, VIP_NAT, 40000, 80, ACK)));
     assert_eq!(out, INT);
+    same(&to_rs(11, &hop(tcp(CLIENT, rs_ip(11), 40000, 8080, ACK))), &f);
     let ds = r.w.dest_stats();
     assert_eq!((ds[0].conns.get(), ds[0].active.get(), ds[0].inactive.get()), (1, 1, 0));
     assert_eq!((ds[0].in_packets.get(), ds[0].out_packets.get()), (2, 1));
@@ -365,46 +299,6 @@ fn dr_rewrites_only_the_mac_with_lvs_wrr_order() {
 }
 
 #[test]
-fn udp_nat_keeps_a_zero_checksum_and_skips_weight_zero() {
-    let mut r = Rig::new();
-    r.neighbour(INT, rs_ip(31), rs_mac(31));
-    r.neighbour(INT, rs_ip(32), rs_mac(32));
-    for (i, csum) in [(0u16, false), (1, true), (2, true)] {
-        let (out, f) = r.tx(EXT, &udp_frame(CLIENT, VIP_UDP, 5000 + i, 53, csum));
-        assert_eq!(out, INT);
-        assert_eq!(f[5], 31, "the weight-0 server never gets new connections");
-        let p = check_frame(&f);
-        assert_eq!(ports(&p), (5000 + i, 5353));
-        let c = u16::from_be_bytes([f[p.l4_off + 6], f[p.l4_off + 7]]);
-        assert_eq!(c == 0, !csum, "a UDP datagram without checksum keeps none");
-    }
-}
-
-#[test]
-fn drops_are_counted_by_reason() {
-    let mut r = Rig::new();
-    r.neighbour(INT, rs_ip(11), rs_mac(11));
-    // Not a SYN, no connection.
-    r.rx(EXT, &tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, 43000, 80, ACK));
-    assert_eq!(r.drops(DropReason::NoConn), 1);
-    // VIP, but a port without service.
-    r.rx(EXT, &tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, 43000, 81, SYN));
-    assert_eq!(r.drops(DropReason::NoService), 1);
-    // Another host's MAC.
-    r.rx(EXT, &tcp_frame([2, 9, 9, 9, 9, 9], CLIENT_MAC, CLIENT, VIP_NAT, 43000, 80, SYN));
-    assert_eq!(r.drops(DropReason::NotForUs), 1);
-    // Not for a VIP and not a connection.
-    r.rx(EXT, &tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, [198, 18, 0, 200], 43000, 80, SYN));
-    assert_eq!(r.drops(DropReason::NoMatch), 1);
-    // TTL 1 cannot be routed.
-    let mut f = tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, 43001, 80, SYN);
-    f[22] = 1;
-    Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();
-    r.rx(EXT, &f);
-    assert_eq!(r.drops(DropReason::TtlExceeded), 1);
-}
-
-#[test]
 fn malformed_frames_are_counted_never_panic() {
     let mut r = Rig::new();
     let good = tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, 44000, 80, SYN);
@@ -472,6 +366,9 @@ fn unresolved_next_hop_gives_up_and_counts() {
 }
 
 mod control;
+mod golden;
+mod golden_host;
+mod golden_tunnel;
 mod mtu;
 mod multicore;
 mod persist;

@@ -5,7 +5,7 @@ use super::tunnel::{reassemble, segment};
 use super::*;
 
 /// The internal interface at MTU 1400, the external one at 1500.
-fn rig() -> Rig {
+pub(super) fn rig() -> Rig {
     let mut ifaces = ifaces();
     ifaces[1].mtu = 1400;
     let mut r = Rig::with(build_snapshot(routes(&ifaces), ifaces));
@@ -14,29 +14,6 @@ fn rig() -> Rig {
         r.neighbour(INT, rs_ip(n), rs_mac(n));
     }
     r
-}
-
-#[test]
-fn too_big_with_df_gets_frag_needed_quoting_what_the_client_sent() {
-    let mut r = rig();
-    for vip in [VIP_NAT, VIP_DR] {
-        r.tx(EXT, &segment(vip, 41000, SYN, 0, true));
-        // 1410 bytes of IP fit the client's side (1500), not the servers' (1400).
-        let big = segment(vip, 41000, ACK, 1370, true);
-        let (out, f) = r.tx(EXT, &big);
-        assert_eq!((out, &f[0..6]), (EXT, &CLIENT_MAC[..]));
-        let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
-        assert!(ip.verify_checksum());
-        assert_eq!((ip.src_addr(), ip.dst_addr(), ip.protocol()), (EXT_IP, CLIENT, 1));
-        let icmp = ip.payload();
-        assert_eq!((icmp[0], icmp[1], u16::from_be_bytes([icmp[6], icmp[7]])), (3, 4, 1400));
-        assert_eq!(checksum::data(icmp), 0xffff, "ICMP checksum");
-        assert_eq!(&icmp[8..36], &big[14..42], "the quote is the client's own header (to the VIP)");
-    }
-    assert_eq!(r.drops(DropReason::TooBig), 2);
-    // What fits goes through.
-    let (out, _) = r.tx(EXT, &segment(VIP_NAT, 41000, ACK, 1360, true));
-    assert_eq!(out, INT);
 }
 
 #[test]

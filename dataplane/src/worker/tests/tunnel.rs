@@ -4,21 +4,20 @@
 
 use super::*;
 use crate::tunnel::{decap, TunnelKind, TunnelSpec, DEFAULT_GUE_PORT};
-use crate::wire::IcmpPacket;
 
-const V_IPIP: [u8; 4] = [198, 18, 0, 120];
-const V_GUE: [u8; 4] = [198, 18, 0, 121];
-const V_GRE: [u8; 4] = [198, 18, 0, 122];
-const ROUTER: [u8; 4] = [198, 19, 0, 254];
-const ROUTER_MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 0xfe];
+pub(super) const V_IPIP: [u8; 4] = [198, 18, 0, 120];
+pub(super) const V_GUE: [u8; 4] = [198, 18, 0, 121];
+pub(super) const V_GRE: [u8; 4] = [198, 18, 0, 122];
+pub(super) const ROUTER: [u8; 4] = [198, 19, 0, 254];
+pub(super) const ROUTER_MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 0xfe];
 
-fn far(n: u8) -> [u8; 4] {
+pub(super) fn far(n: u8) -> [u8; 4] {
     [198, 20, 0, n]
 }
 
 /// Tunnel services (IPIP, GUE with checksum, GRE) whose servers sit behind a router, plus the
 /// NAT and DR services of the common snapshot.
-fn tunnel_snapshot() -> Arc<Snapshot> {
+pub(super) fn tunnel_snapshot() -> Arc<Snapshot> {
     let ifaces = ifaces();
     let routes = RouteTable::build(
         &ifaces,
@@ -79,7 +78,7 @@ fn tunnel_snapshot() -> Arc<Snapshot> {
     Arc::new(snap)
 }
 
-fn rig() -> Rig {
+pub(super) fn rig() -> Rig {
     let mut r = Rig::with(tunnel_snapshot());
     r.neighbour(EXT, CLIENT, CLIENT_MAC);
     r.neighbour(INT, ROUTER, ROUTER_MAC);
@@ -90,12 +89,8 @@ fn rig() -> Rig {
 
 /// A client TCP segment to `vip` with `len` bytes of payload (DF set by craft) or DF cleared.
 pub(super) fn segment(vip: [u8; 4], sport: u16, flags: u8, len: usize, df: bool) -> Vec<u8> {
-    let mut ip = craft::tcp_v4(CLIENT, vip, sport, 80, flags, &vec![0x5a; len]);
-    if !df {
-        ip[6] = 0;
-        Ipv4Packet::new_unchecked(&mut ip[..]).fill_checksum();
-    }
-    eth(EXT_MAC, CLIENT_MAC, 0x0800, &ip)
+    let ip = craft::tcp_v4(CLIENT, vip, sport, 80, flags, &vec![0x5a; len]);
+    eth(EXT_MAC, CLIENT_MAC, 0x0800, &craft::edit_ipv4(ip, |h| h.set_dont_frag(df)))
 }
 
 /// An ICMP error from `src` to `dst` quoting `quote`.
@@ -106,75 +101,6 @@ fn icmp_error(src: [u8; 4], dst: [u8; 4], ty: u8, code: u8, mtu: u16, quote: &[u
     let c = checksum::finish(checksum::data(&icmp));
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
     craft::ipv4(src, dst, 1, 64, &icmp)
-}
-
-#[test]
-fn tunnels_encapsulate_toward_servers_behind_a_router() {
-    let mut r = rig();
-    for (vip, kind, server) in [
-        (V_IPIP, TunnelKind::Ipip, far(21)),
-        (V_GUE, TunnelKind::Gue, far(31)),
-        (V_GRE, TunnelKind::Gre, far(41)),
-    ] {
-        for flags in [SYN, ACK] {
-            let input = segment(vip, 40000, flags, 100, true);
-            let (out, f) = r.tx(EXT, &input);
-            assert_eq!(out, INT);
-            assert_eq!((&f[0..6], &f[6..12], &f[12..14]), (&ROUTER_MAC[..], &INT_MAC[..], &[8u8, 0][..]));
-            let outer = Ipv4Packet::new_checked(&f[14..]).unwrap();
-            assert!(outer.verify_checksum());
-            assert_eq!((outer.src_addr(), outer.dst_addr()), (INT_IP, server), "{kind:?}");
-            assert_eq!((outer.ttl(), outer.dont_frag()), (64, true), "copied from the inner header");
-            let d = decap(&f[14..], Some(DEFAULT_GUE_PORT)).expect("decapsulates");
-            assert_eq!(d.kind, kind);
-            assert_eq!(&f[14 + d.inner_off..], &input[14..], "{kind:?}: the client's packet, unchanged");
-            if kind == TunnelKind::Gue {
-                let udp = &f[34..];
-                let u = UdpPacket::new_checked(udp).unwrap();
-                assert!(u.verify_checksum(&a4(INT_IP), &a4(server)), "GUE with checksum");
-                let sport = u16::from_be_bytes([udp[0], udp[1]]);
-                assert!((32768..=60999).contains(&sport));
-            }
-        }
-    }
-    assert_eq!(r.w.stats().tunnel_packets.get(), 6);
-    // The round-robin moves on per connection: the next SYN goes to the second server.
-    let (_, f) = r.tx(EXT, &segment(V_IPIP, 40001, SYN, 0, true));
-    assert_eq!(Ipv4Packet::new_checked(&f[14..]).unwrap().dst_addr(), far(22));
-}
-
-#[test]
-fn too_big_for_the_tunnel_with_df_gets_frag_needed() {
-    let mut r = rig();
-    for (vip, room) in [(V_IPIP, 1480u16), (V_GUE, 1468), (V_GRE, 1476)] {
-        r.tx(EXT, &segment(vip, 40000, SYN, 0, true));
-        // Exactly the room fits.
-        let (out, _) = r.tx(EXT, &segment(vip, 40000, ACK, usize::from(room) - 40, true));
-        assert_eq!(out, INT);
-        let big = segment(vip, 40000, ACK, 1460, true);
-        let (out, f) = r.tx(EXT, &big);
-        assert_eq!(out, EXT);
-        assert_eq!(&f[0..6], &CLIENT_MAC);
-        let p = check_frame(&f);
-        assert_eq!((p.src, p.dst, p.l4), (a4(EXT_IP), a4(CLIENT), L4::Icmp { ty: 3, code: 4 }));
-        assert_eq!(f.len(), 14 + 576, "RFC 1812: the quote fills the error up to 576 bytes");
-        let icmp = IcmpPacket::new_checked(&f[p.l4_off..]).unwrap();
-        assert_eq!(icmp.next_hop_mtu(), room);
-        assert_eq!(&f[p.l4_off + 8..], &big[14..14 + 548], "quotes the client's packet");
-    }
-    assert_eq!(r.drops(DropReason::TooBig), 3);
-    assert_eq!(r.w.stats().icmp_errors_sent.get(), 3);
-    assert!(r.outputs().is_empty(), "no fragments wait");
-    // A burst of 50, then 1000 a second: the 51st oversized DF packet in the same millisecond gets no
-    // error; a millisecond later, one more may.
-    let big = segment(V_IPIP, 40000, ACK, 1460, true);
-    for _ in 3..50 {
-        assert!(matches!(r.rx(EXT, &big), Action::Tx(EXT, _)));
-    }
-    assert!(matches!(r.rx(EXT, &big), Action::Free(_)));
-    assert_eq!(r.drops(DropReason::IcmpRateLimit), 1);
-    r.now = r.now + core::time::Duration::from_millis(1);
-    assert!(matches!(r.rx(EXT, &big), Action::Tx(EXT, _)));
 }
 
 /// Reassemble outer fragments (RFC 791) into the outer payload, checking offsets, MF and idents.
@@ -233,101 +159,6 @@ fn without_df_the_outer_packet_is_fragmented_as_lvs_lets_the_kernel_do() {
     }
     assert_eq!(frags.iter().map(|f| f.len() - 14).collect::<Vec<_>>(), vec![596, 596, 108]);
     assert_eq!(&reassemble(&frags)[..], &input[14..]);
-}
-
-#[test]
-fn frag_needed_about_our_tunnel_packet_lowers_the_path_mtu_and_is_relayed() {
-    let mut r = rig();
-    let syn = segment(V_GRE, 40000, SYN, 0, true);
-    let (_, tunnelled) = r.tx(EXT, &syn);
-    // The router between vsd and the server says its next link takes 1400 bytes.
-    let err = icmp_error(ROUTER, INT_IP, 3, 4, 1400, &tunnelled[14..]);
-    let (out, f) = r.tx(INT, &eth(INT_MAC, ROUTER_MAC, 0x0800, &err));
-    assert_eq!(out, EXT);
-    let p = check_frame(&f);
-    assert_eq!((p.src, p.dst, p.l4), (a4(EXT_IP), a4(CLIENT), L4::Icmp { ty: 3, code: 4 }));
-    let icmp = IcmpPacket::new_checked(&f[p.l4_off..]).unwrap();
-    assert_eq!(icmp.next_hop_mtu(), 1400 - 24, "the path MTU less the GRE overhead");
-    assert_eq!(&f[p.l4_off + 8..], &syn[14..], "quotes the client's own packet, not ours");
-    assert_eq!(r.w.stats().icmp_errors_forwarded.get(), 1);
-    // From now on the learned path MTU bounds the tunnel to that server.
-    let (out, _) = r.tx(EXT, &segment(V_GRE, 40000, ACK, 1376 - 40, true));
-    assert_eq!(out, INT);
-    let (out, f) = r.tx(EXT, &segment(V_GRE, 40000, ACK, 1377 - 40, true));
-    assert_eq!(out, EXT);
-    assert_eq!(IcmpPacket::new_checked(&f[34..]).unwrap().next_hop_mtu(), 1376);
-    // Other errors about tunnel packets are relayed as they are.
-    let err = icmp_error(ROUTER, INT_IP, 11, 0, 0, &tunnelled[14..14 + 24 + 28]);
-    let (out, f) = r.tx(INT, &eth(INT_MAC, ROUTER_MAC, 0x0800, &err));
-    assert_eq!(out, EXT);
-    let p = check_frame(&f);
-    assert_eq!(p.l4, L4::Icmp { ty: 11, code: 0 });
-    assert_eq!(&f[p.l4_off + 8..], &syn[14..14 + 28]);
-    // A quote of no connection of ours is dropped.
-    let (_, other) = r.tx(EXT, &segment(V_GRE, 40001, SYN, 0, true));
-    let mut forged = other[14..].to_vec();
-    forged[20 + 4 + 12..20 + 4 + 16].copy_from_slice(&[198, 18, 0, 99]);
-    let err = icmp_error(ROUTER, INT_IP, 3, 4, 1400, &forged);
-    assert!(matches!(r.rx(INT, &eth(INT_MAC, ROUTER_MAC, 0x0800, &err)), Action::Free(_)));
-    assert_eq!(r.drops(DropReason::Icmp), 1);
-    // An old router's MTU of 0 (RFC 1191 §5) teaches the minimum, 552, as in Linux.
-    let err = icmp_error(ROUTER, INT_IP, 3, 4, 0, &other[14..]);
-    let (out, f) = r.tx(INT, &eth(INT_MAC, ROUTER_MAC, 0x0800, &err));
-    assert_eq!(out, EXT);
-    assert_eq!(IcmpPacket::new_checked(&f[34..]).unwrap().next_hop_mtu(), 552 - 24);
-}
-
-#[test]
-fn nat_icmp_errors_are_translated_outer_and_inner() {
-    let mut r = rig();
-    let (_, to_rs) = r.tx(EXT, &tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_NAT, 40000, 80, SYN));
-    // From the server's side: port unreachable about the packet vsd sent it.
-    let err = icmp_error(rs_ip(11), CLIENT, 3, 3, 0, &to_rs[14..14 + 28]);
-    let (out, f) = r.tx(INT, &eth(INT_MAC, rs_mac(11), 0x0800, &err));
-    assert_eq!((out, &f[0..6]), (EXT, &CLIENT_MAC[..]));
-    let p = check_frame(&f);
-    assert_eq!((p.src, p.dst), (a4(VIP_NAT), a4(CLIENT)), "outer source becomes the VIP");
-    assert_eq!(f[p.l3_off + 8], 63, "TTL decremented");
-    let q = IcmpPacket::new_checked(&f[p.l4_off..]).unwrap().quoted().unwrap();
-    assert!(q.verify_checksum());
-    assert_eq!((q.src_addr(), q.dst_addr()), (CLIENT, VIP_NAT));
-    assert_eq!(&q.after_header()[0..4], &[0x9c, 0x40, 0, 80], "quoted ports: 40000 → 80");
-    // From the client's side: an error about the VIP's reply goes to the server, translated.
-    let reply = craft::tcp_v4(VIP_NAT, CLIENT, 80, 40000, SYNACK, b"");
-    let err = icmp_error(CLIENT, VIP_NAT, 3, 1, 0, &reply[..28]);
-    let (out, f) = r.tx(EXT, &eth(EXT_MAC, CLIENT_MAC, 0x0800, &err));
-    assert_eq!((out, &f[0..6]), (INT, &rs_mac(11)[..]));
-    let p = check_frame(&f);
-    assert_eq!((p.src, p.dst), (a4(CLIENT), a4(rs_ip(11))));
-    let q = IcmpPacket::new_checked(&f[p.l4_off..]).unwrap().quoted().unwrap();
-    assert!(q.verify_checksum());
-    assert_eq!((q.src_addr(), q.dst_addr()), (rs_ip(11), CLIENT));
-    assert_eq!(&q.after_header()[0..4], &[0x1f, 0x90, 0x9c, 0x40], "quoted ports: 8080 → 40000");
-    assert_eq!(r.w.stats().icmp_errors_forwarded.get(), 2);
-    // An error with a bad checksum is dropped.
-    let mut bad = icmp_error(rs_ip(11), CLIENT, 3, 3, 0, &to_rs[14..14 + 28]);
-    bad[30] ^= 1;
-    assert!(matches!(r.rx(INT, &eth(INT_MAC, rs_mac(11), 0x0800, &bad)), Action::Free(_)));
-}
-
-#[test]
-fn dr_and_tunnel_icmp_errors_from_the_client_side_reach_the_server() {
-    let mut r = rig();
-    r.tx(EXT, &tcp_frame(EXT_MAC, CLIENT_MAC, CLIENT, VIP_DR, 40000, 80, SYN));
-    let reply = craft::tcp_v4(VIP_DR, CLIENT, 80, 40000, SYNACK, b"");
-    let err = eth(EXT_MAC, CLIENT_MAC, 0x0800, &icmp_error(CLIENT, VIP_DR, 3, 1, 0, &reply[..28]));
-    let (out, f) = r.tx(EXT, &err);
-    assert_eq!((out, &f[0..6]), (INT, &rs_mac(21)[..]));
-    assert_eq!(&f[14..], &err[14..], "DR: only the MAC changes");
-
-    r.tx(EXT, &segment(V_IPIP, 40000, SYN, 0, true));
-    let reply = craft::tcp_v4(V_IPIP, CLIENT, 80, 40000, SYNACK, b"");
-    let err = eth(EXT_MAC, CLIENT_MAC, 0x0800, &icmp_error(CLIENT, V_IPIP, 3, 1, 0, &reply[..28]));
-    let (out, f) = r.tx(EXT, &err);
-    assert_eq!((out, &f[0..6]), (INT, &ROUTER_MAC[..]));
-    let d = decap(&f[14..], None).unwrap();
-    assert_eq!(Ipv4Packet::new_checked(&f[14..]).unwrap().dst_addr(), far(21));
-    assert_eq!(&f[14 + d.inner_off..], &err[14..], "tunnel: the error, encapsulated");
 }
 
 proptest::proptest! {
