@@ -69,6 +69,12 @@ impl<B: PacketBuf> Worker<B> {
         if buf[l4] != ICMP_ECHO_REQUEST {
             return Verdict::Drop(DropReason::Icmp);
         }
+        // A damaged request is not answered (Linux `icmp_rcv` checks the checksum first); the
+        // incremental update below would carry the damage into the reply.
+        let end = p.l3_off + p.l3_len as usize;
+        if buf.len() < end || checksum::data(&buf[l4..end]) != 0xffff {
+            return Verdict::Drop(DropReason::Icmp);
+        }
         // Type and code share the first 16-bit word: update the checksum for the type change only.
         let old = u16::from_be_bytes([buf[l4], buf[l4 + 1]]);
         let new = u16::from_be_bytes([ICMP_ECHO_REPLY, buf[l4 + 1]]);

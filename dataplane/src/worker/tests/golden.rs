@@ -24,7 +24,7 @@
 //!   uses it when an FTP 227 rewrite finds no tailroom, which a [`VecBuf`] always has.
 //! - `NoHeadroom`: a [`VecBuf`] always has 128 bytes of headroom, more than any encapsulation or
 //!   ICMP error needs (DPDK's default headroom too).
-//! - `NeighUnresolved`: counted when a held packet is given up, by the timers (`poll_free`), not by
+//! - `NeighUnresolved`: counted when a held packet is given up, by the timers (`poll_output`), not by
 //!   a packet: `unresolved_next_hop_gives_up_and_counts` in `mod.rs`.
 
 use super::*;

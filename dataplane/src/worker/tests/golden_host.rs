@@ -135,6 +135,16 @@ pub(super) fn echo_rows() -> Vec<Row> {
             Expect::Drop(DropReason::Icmp),
         ),
         row(
+            "icmp: an echo with a damaged checksum is not answered",
+            EXT,
+            {
+                let mut f = ping(VIP_NAT);
+                f[14 + 20 + 8] ^= 0x01; // the first byte of the echoed data
+                f
+            },
+            Expect::Drop(DropReason::Icmp),
+        ),
+        row(
             "icmp: an echo to another host",
             EXT,
             from_client(&craft::icmp_echo_v4(CLIENT, [198, 18, 0, 200], 1, 1, b"ping")),
