@@ -12,7 +12,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use serde::{de, Deserialize, Deserializer};
 
-use super::prefix::{IPV4_BITS, IPV6_BITS};
+/// Longest prefix of an IPv4 address, in bits (RFC 4632 §3.1).
+pub const IPV4_BITS: u8 = 32;
+/// Longest prefix of an IPv6 address, in bits (RFC 4291 §2.3).
+pub const IPV6_BITS: u8 = 128;
 
 /// Parses an address; the error quotes the text.
 pub fn parse_ip(text: &str) -> Result<IpAddr, String> {

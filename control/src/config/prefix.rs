@@ -12,10 +12,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Longest prefix of an IPv4 address, in bits (RFC 4632 §3.1).
-pub const IPV4_BITS: u8 = 32;
-/// Longest prefix of an IPv6 address, in bits (RFC 4291 §2.3).
-pub const IPV6_BITS: u8 = 128;
+pub use super::addr::{IPV4_BITS, IPV6_BITS};
 
 /// An IP address and a prefix length no longer than the address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

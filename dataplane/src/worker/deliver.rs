@@ -10,7 +10,7 @@
 //! out the rarer verdicts (drops, replies written in place, encapsulation, ICMP errors, redirects).
 
 use super::hops::Hop;
-use super::pipeline::Verdict;
+use super::verdict::Verdict;
 use super::{Action, Worker};
 use crate::addr::Addr;
 use crate::buf::PacketBuf;

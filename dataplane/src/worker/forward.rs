@@ -13,8 +13,9 @@
 //! sent it (PORT/EPRT, 227/229), and [`Worker::ftp_after_rewrite`] finishes a 227 reply whose
 //! length changes, once the buffer, not only the slice the pipeline saw, can be resized.
 
-use super::pipeline::{Hit, Verdict};
+use super::pipeline::Hit;
 use super::rewrite::{nat_rewrite, ttl_allows_forwarding, End};
+use super::verdict::Verdict;
 use super::Worker;
 use crate::addr::{Addr, Proto};
 use crate::buf::PacketBuf;

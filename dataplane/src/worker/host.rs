@@ -5,7 +5,8 @@
 //! addresses and VIPs. Replies are written in place into the request's buffer and sent back to the
 //! sender's MAC, so answering needs neither an allocation nor a neighbour lookup.
 
-use super::pipeline::{Rx, Verdict};
+use super::pipeline::Rx;
+use super::verdict::Verdict;
 use super::Worker;
 use crate::addr::Addr;
 use crate::buf::PacketBuf;

@@ -19,8 +19,8 @@
 //!
 //! Errors are never sent about ICMP errors, and an error whose checksum fails is dropped.
 
-use super::pipeline::Verdict;
 use super::rewrite::decrement_ttl;
+use super::verdict::Verdict;
 use super::Worker;
 use crate::addr::{Addr, FlowKey, Proto};
 use crate::buf::PacketBuf;

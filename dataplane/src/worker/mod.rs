@@ -32,6 +32,7 @@ mod rewrite;
 mod schedule;
 mod share;
 mod tunnel;
+mod verdict;
 
 pub use control::{Command, Reply};
 pub use pipeline::Rx;

@@ -13,12 +13,12 @@
 //! rewrites in [`super::forward`] and [`super::rewrite`], routing and the next hop in
 //! [`super::deliver`].
 
+use super::verdict::Verdict;
 use super::{Action, Prepared, Worker};
-use crate::addr::{Addr, FlowKey, Proto};
+use crate::addr::{FlowKey, Proto};
 use crate::buf::PacketBuf;
 use crate::conn::{Conn, ConnId, ConnState, Dir, KeyProbe};
 use crate::route::IfIndex;
-use crate::service::ServiceId;
 use crate::stats::DropReason;
 use crate::time::Instant;
 use crate::wire::{ethertype, ip_proto, EthernetAddress, EthernetFrame, ParseError, Parsed, TcpFlags, L4};
@@ -42,50 +42,6 @@ impl Rx {
     pub const fn redirected(iface: IfIndex) -> Rx {
         Rx { iface, redirected: true }
     }
-}
-
-/// The outcome of the pipeline for a packet that stays in its buffer; [`Worker::deliver`]
-/// carries it out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// Written in place (an ARP or echo reply): send on this interface as it is.
-    Tx(IfIndex),
-    /// Rewritten for the wire except for Ethernet: route toward this address and resolve the
-    /// next hop. `on_link` requires the address itself to be a neighbour (DR).
-    Route {
-        to: Addr,
-        on_link: bool,
-    },
-    /// [`Verdict::Route`] toward real server `dest`, whose address `to` is: its next hop may be
-    /// cached ([`super::hops`]).
-    Server {
-        dest: u32,
-        to: Addr,
-        on_link: bool,
-    },
-    Drop(DropReason),
-    /// Encapsulate toward real server `rs` with service `svc`'s tunnel, then route
-    /// ([`super::tunnel`]).
-    Encap {
-        svc: ServiceId,
-        rs: Addr,
-    },
-    /// An ICMP message built in place ([`super::icmp_error`]): cut the frame to `len` bytes, then
-    /// route it.
-    Cut {
-        to: Addr,
-        len: u32,
-    },
-    /// Too big for the way out, with DF: answer "fragmentation needed, next-hop MTU `mtu`" to
-    /// `to`, the packet's sender (its quote is the packet as the sender sent it).
-    TooBig {
-        to: Addr,
-        mtu: u16,
-    },
-    /// Another worker owns the packet: hand it over on the redirect ring.
-    Redirect(u16),
-    /// Handled; free without counting a drop.
-    Consumed,
 }
 
 /// A TCP or UDP packet that is not for the director itself: its flow key, as the connection

@@ -8,7 +8,8 @@
 //! scheduler. The entries' share of their server's load is kept here too.
 
 use super::loads::Loads;
-use super::pipeline::{Flow, Hit, Verdict};
+use super::pipeline::{Flow, Hit};
+use super::verdict::Verdict;
 use super::Worker;
 use crate::addr::FlowKey;
 use crate::buf::PacketBuf;

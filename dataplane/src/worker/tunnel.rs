@@ -15,7 +15,7 @@
 //! buffer, the rest waits in a small queue of preallocated tails until the driver hands the worker
 //! fresh buffers ([`Worker::poll_output`]), the way ARP requests get theirs.
 
-use super::pipeline::Verdict;
+use super::verdict::Verdict;
 use super::Worker;
 use crate::addr::Addr;
 use crate::buf::PacketBuf;
