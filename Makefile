@@ -38,7 +38,10 @@ bench: build
 # cargo-deny (deny.toml) checks licences, banned crates and sources. Not advisories: the RustSec
 # advisory database is a git repository on GitHub, which these build machines cannot reach, and
 # cargo-deny fails when it cannot fetch it. Where GitHub is reachable, run `cargo deny check` (all).
+# It is installed here, not by `deps`, so that `make demo` on a fresh machine does not wait for it
+# (it compiles for some minutes, once per machine).
 lint: deps
+	@$(CARGO) deny --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-deny
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) deny check bans licenses sources

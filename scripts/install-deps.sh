@@ -41,9 +41,3 @@ if ! command -v cargo >/dev/null; then
     echo "install-deps: cargo not found. vsd needs Rust >= 1.85 (rustup); Debian 12's rustc is too old." >&2
     exit 1
 fi
-
-# cargo-deny for `make lint` (deny.toml). It compiles for some minutes, once per machine.
-if ! cargo deny --version >/dev/null 2>&1; then
-    echo "install-deps: installing cargo-deny (a few minutes, once)"
-    cargo install --locked cargo-deny
-fi
