@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant as WallInstant};
 use vsd_dataplane::conn::Conn;
-use vsd_dataplane::service::{DestId, Snapshot};
+use vsd_dataplane::service::{dest_id, DestId, Snapshot};
 use vsd_dataplane::worker::{Command, Reply};
 use vsd_dataplane::{Addr, Instant, Proto};
 use vsd_ffi::ring::{Consumer, Producer, Single};
@@ -187,11 +187,11 @@ impl Daemon {
             let Some(&have) = self.dests.get(d) else { break };
             if have.present != want.present {
                 missed.extend(
-                    self.broadcast(Command::SetAvailable { dest: d as DestId, available: want.present }),
+                    self.broadcast(Command::SetAvailable { dest: dest_id(d), available: want.present }),
                 );
             }
             if have.weight != want.weight {
-                missed.extend(self.broadcast(Command::SetWeight { dest: d as DestId, weight: want.weight }));
+                missed.extend(self.broadcast(Command::SetWeight { dest: dest_id(d), weight: want.weight }));
             }
             self.dests[d] = want;
         }
@@ -224,7 +224,7 @@ impl Daemon {
             }
             if w.send(cmd.clone()).is_err() {
                 link.behind = true;
-                missed.push(i as u16);
+                missed.push(worker_no(i));
             }
         }
         missed
@@ -281,7 +281,7 @@ impl Daemon {
             return;
         }
         for (d, (had, want)) in snapshot::states(&self.snap).iter().zip(&self.dests).enumerate() {
-            let dest = d as DestId;
+            let dest = dest_id(d);
             if had.present != want.present
                 && w.send(Command::SetAvailable { dest, available: want.present }).is_err()
             {
@@ -300,7 +300,7 @@ impl Daemon {
         self.absorb();
         for (i, w) in self.workers.iter().enumerate() {
             if w.send(Command::ListConns).is_err() {
-                return Err(ReloadError::WorkerStuck { worker: i as u16 });
+                return Err(ReloadError::WorkerStuck { worker: worker_no(i) });
             }
         }
         let deadline = WallInstant::now() + self.wait;
@@ -314,7 +314,7 @@ impl Daemon {
                     }
                     Some(other) => self.note(i, &other),
                     None if WallInstant::now() > deadline => {
-                        return Err(ReloadError::WorkerSilent { worker: i as u16, waited: self.wait })
+                        return Err(ReloadError::WorkerSilent { worker: worker_no(i), waited: self.wait })
                     }
                     None => std::thread::sleep(Duration::from_millis(1)),
                 }
@@ -357,7 +357,7 @@ impl Daemon {
         }
         let mut p = Partial { epoch, waited: self.wait, ..Partial::default() };
         for (i, (sent, answer)) in sent.iter().zip(answer).enumerate() {
-            let w = i as u16;
+            let w = worker_no(i);
             match (sent, answer) {
                 (false, _) => p.stuck.push(w),
                 (true, None) => p.silent.push(w),
@@ -560,6 +560,15 @@ impl Daemon {
     }
 }
 
+/// Worker `i`'s number as messages name it: the id its [`vsd_dataplane::worker::Worker`] runs with.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "worker ids are 16 bits: runtime::run starts at most 2^16 workers, one per distinct EAL lcore"
+)]
+fn worker_no(i: usize) -> u16 {
+    i as u16
+}
+
 /// The operator's state of every destination under `new` (placed in `snap`, built from it), where
 /// it differs from `admin`: a real server of the config is present at its configured weight, a
 /// sorry server is present (the board decides whether it serves), and everything else in the
@@ -575,7 +584,7 @@ pub fn plan_admin(new: &Config, snap: &Snapshot, admin: &[DestState]) -> Vec<(De
             want[d as usize].present = true;
         }
     }
-    want.into_iter().enumerate().filter(|(d, w)| *w != admin[*d]).map(|(d, w)| (d as DestId, w)).collect()
+    want.into_iter().enumerate().filter(|(d, w)| *w != admin[*d]).map(|(d, w)| (dest_id(d), w)).collect()
 }
 
 /// Whether `new` changes the snapshot's structure or settings: anything but weights and health
@@ -704,7 +713,7 @@ mod tests {
     fn agrees(d: &Daemon, fake: &Fake) {
         assert_eq!(fake.epoch(), d.snapshot().epoch);
         let theirs: Vec<DestState> =
-            (0..d.snapshot().dests.len()).map(|i| fake.state(i as DestId).unwrap()).collect();
+            (0..d.snapshot().dests.len()).map(|i| fake.state(dest_id(i)).unwrap()).collect();
         assert_eq!(theirs, d.dests());
         assert_eq!(d.dests(), d.health().board.effective());
     }
@@ -918,7 +927,7 @@ mod tests {
         let s2 = build_on(&two, 2, Some(&s1));
         board.grow(&s2);
         let plan = plan_admin(&two, &s2, &board.admin_states());
-        let (d11, d12, d13) = (0, 1, 3);
+        let (d11, d12, d13): (DestId, DestId, DestId) = (0, 1, 3);
         assert_eq!(s2.dests[d13 as usize].addr, Addr::from_v4([198, 19, 0, 13]));
         assert_eq!(
             plan,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use vsd_dataplane::conn::{Fwd, Timeouts};
 use vsd_dataplane::route::{Interface, RouteTable};
 use vsd_dataplane::sched::SchedKind;
-use vsd_dataplane::service::{Dest, DestId, Persistence, Service, ServiceId, Snapshot, Sysctls};
+use vsd_dataplane::service::{dest_id, Dest, DestId, Persistence, Service, ServiceId, Snapshot, Sysctls};
 use vsd_dataplane::tunnel::{TunnelKind, TunnelSpec, DEFAULT_GUE_PORT};
 use vsd_dataplane::{Addr, Proto};
 
@@ -55,6 +55,10 @@ pub fn assemble(
         .collect();
     let mut static_routes = Vec::new();
     for (ri, r) in cfg.routes.iter().enumerate() {
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "one interface per DPDK port, whose ids are 16 bits"
+        )]
         let forced = match &r.interface {
             Some(name) => Some(cfg.interfaces.iter().position(|i| &i.name == name).ok_or_else(|| {
                 ConfigError::invalid(format!("routes[{ri}].interface"), format!("unknown interface {name:?}"))
@@ -122,13 +126,12 @@ pub fn assemble(
                 services.len() - 1
             }
         };
-        if id > usize::from(ServiceId::MAX) {
+        let Ok(service) = ServiceId::try_from(id) else {
             return Err(ReloadError::NeedsRestart {
                 keys: vec![format!("services[{si}]")],
                 why: format!("{:?} needs a service id, and every one since start is taken", s.name),
             });
-        }
-        let service = id as ServiceId;
+        };
         if tunnels.len() <= id {
             tunnels.resize(id + 1, TunnelSpec::default());
         }
@@ -139,7 +142,7 @@ pub fn assemble(
                 Some(&x) => dests[x as usize] = d,
                 None => {
                     dests.push(d);
-                    services[id].dests.push(dests.len() as DestId - 1);
+                    services[id].dests.push(dest_id(dests.len() - 1));
                 }
             }
         };

@@ -15,6 +15,7 @@ fn rust_toeplitz_matches_rte_softrss_for_ipv4_and_ipv6() {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
+        #[allow(clippy::cast_possible_truncation, reason = "test data: the xorshift state's low 32 bits")]
         let v4 = (x as u32).to_be_bytes();
         assert_eq!(s.hash(&Addr::from_v4(v4)), softrss(&[u32::from_be_bytes(v4)], &DEFAULT_KEY), "{v4:?}");
         let mut v6 = [0u8; 16];

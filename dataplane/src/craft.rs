@@ -139,7 +139,8 @@ pub fn gue(
     let mut u = vec![0u8; 8];
     u[0..2].copy_from_slice(&sport.to_be_bytes());
     u[2..4].copy_from_slice(&dport.to_be_bytes());
-    u[4..6].copy_from_slice(&((8 + 4 + inner.len()) as u16).to_be_bytes());
+    let len = u16::try_from(8 + 4 + inner.len()).expect("a UDP datagram is below 64 KiB");
+    u[4..6].copy_from_slice(&len.to_be_bytes());
     u.extend_from_slice(&[0, 4, 0, 0]);
     u.extend_from_slice(inner);
     if with_checksum {
@@ -165,11 +166,13 @@ pub fn udp_v6(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16, payload: &[u
     let mut u = vec![0u8; 8];
     u[0..2].copy_from_slice(&sport.to_be_bytes());
     u[2..4].copy_from_slice(&dport.to_be_bytes());
-    u[4..6].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    let len = u16::try_from(8 + payload.len()).expect("a UDP datagram is below 64 KiB");
+    u[4..6].copy_from_slice(&len.to_be_bytes());
     u.extend_from_slice(payload);
     UdpPacket::new_unchecked(&mut u[..]).fill_checksum(&Addr::from_v6(src), &Addr::from_v6(dst));
     let mut ip = vec![0x60, 0, 0, 0];
-    ip.extend_from_slice(&(u.len() as u16).to_be_bytes());
+    let payload_len = u16::try_from(u.len()).expect("an IPv6 payload is below 64 KiB");
+    ip.extend_from_slice(&payload_len.to_be_bytes());
     ip.extend_from_slice(&[17, 64]);
     ip.extend_from_slice(&src);
     ip.extend_from_slice(&dst);

@@ -25,6 +25,26 @@ pub type ServiceId = u16;
 /// A real server's position in [`Snapshot::dests`]; stable across reloads.
 pub type DestId = u32;
 
+/// The [`ServiceId`] of position `i` in a snapshot's `services` (or in a list indexed like it).
+#[inline(always)]
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "a service position is below the service count, which Snapshot::new asserts is at most 2^16"
+)]
+pub fn service_id(i: usize) -> ServiceId {
+    i as ServiceId
+}
+
+/// The [`DestId`] of position `i` in a snapshot's `dests` (or in a list indexed like it).
+#[inline(always)]
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "a real server position is below the server count, which Snapshot::new asserts fits in u32"
+)]
+pub fn dest_id(i: usize) -> DestId {
+    i as DestId
+}
+
 /// LVS persistence ("connection affinity") settings of a service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Persistence {
@@ -151,12 +171,15 @@ impl Snapshot {
         timeouts: Timeouts,
         conn_capacity: usize,
     ) -> Snapshot {
+        assert!(services.len() <= usize::from(ServiceId::MAX) + 1, "service ids are 16 bits");
+        assert!(DestId::try_from(dests.len()).is_ok(), "real server ids are 32 bits");
+        assert!(ifaces.len() <= usize::from(IfIndex::MAX) + 1, "interface indexes are 16 bits");
         let mut vip_ports = FxHashMap::default();
         let mut vip_addrs = FxHashMap::default();
         for (i, s) in services.iter().enumerate().filter(|(_, s)| !s.retired) {
             for vip in &s.vips {
                 for port in &s.ports {
-                    vip_ports.insert((s.proto, *vip, *port), i as ServiceId);
+                    vip_ports.insert((s.proto, *vip, *port), service_id(i));
                 }
                 let home = routes.lookup(*vip).filter(|nh| nh.neighbour == *vip).map(|nh| nh.iface);
                 vip_addrs.insert(*vip, home);
@@ -229,11 +252,15 @@ impl Snapshot {
 
     /// The live (not retired) services.
     pub fn live_services(&self) -> impl Iterator<Item = (ServiceId, &Service)> {
-        self.services.iter().enumerate().filter(|(_, s)| !s.retired).map(|(i, s)| (i as ServiceId, s))
+        self.services.iter().enumerate().filter(|(_, s)| !s.retired).map(|(i, s)| (service_id(i), s))
     }
 
     /// Interface index owning local address `a`.
     #[inline]
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "an interface position is below the interface count, which Snapshot::new asserts is at most 2^16"
+    )]
     pub fn local_iface(&self, a: Addr) -> Option<IfIndex> {
         self.ifaces.iter().position(|i| i.has_addr(a)).map(|i| i as IfIndex)
     }

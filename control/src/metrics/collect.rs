@@ -131,7 +131,12 @@ impl VsdCollector {
             let mut m = Fam::open(d, family)?;
             for (svc, rs, t, _) in &rows {
                 // Summed with wrapping adds: show a transient underflow as negative, not as 2^64.
-                m.gauge(&[svc, rs], read(t) as i64)?;
+                #[allow(
+                    clippy::cast_possible_wrap,
+                    reason = "on purpose: a wrapped-around sum reads as negative"
+                )]
+                let v = read(t) as i64;
+                m.gauge(&[svc, rs], v)?;
             }
         }
         let mut m = Fam::open(d, &f::RS_WEIGHT)?;
@@ -188,11 +193,11 @@ impl VsdCollector {
         }
         let mut m = Fam::open(d, &f::W_TABLE_ENTRIES)?;
         for (id, w) in ids.iter().zip(&self.src.workers) {
-            m.gauge(&[id], w.stats.conn_entries.get() as i64)?;
+            m.gauge(&[id], i64::try_from(w.stats.conn_entries.get()).unwrap_or(i64::MAX))?;
         }
         let mut m = Fam::open(d, &f::W_TABLE_CAPACITY)?;
         for id in &ids {
-            m.gauge(&[id], snap.conn_capacity as i64)?;
+            m.gauge(&[id], i64::try_from(snap.conn_capacity).unwrap_or(i64::MAX))?;
         }
         Ok(())
     }

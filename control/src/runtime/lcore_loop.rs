@@ -88,7 +88,12 @@ impl LcoreJob {
                     continue;
                 }
                 busy = true;
-                burst(&mut worker, now, &mut rx, &mut parsed, &mut out, |_| Rx::wire(pi as u16));
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    reason = "one port per interface, and Snapshot::new asserts the interface count is at most 2^16"
+                )]
+                let iface = pi as u16;
+                burst(&mut worker, now, &mut rx, &mut parsed, &mut out, |_| Rx::wire(iface));
             }
             for ring in &redirect_from {
                 if ring.dequeue_burst(&mut rx) == 0 {

@@ -21,7 +21,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
-use vsd_dataplane::service::DestId;
+use vsd_dataplane::service::dest_id;
 use vsd_dataplane::steer::{Steering, DEFAULT_KEY};
 use vsd_dataplane::worker::Worker;
 use vsd_ffi::{ring, Eal, Mbuf, Mempool};
@@ -90,7 +90,8 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let nq = lcores.len() as u16;
+    let nq = u16::try_from(lcores.len())
+        .map_err(|_| RuntimeError::Config("workers.lcores: more than 65535 worker lcores".into()))?;
     let pool = Mempool::pktmbuf("vsd_mbufs", cfg.dpdk.mbufs, MEMPOOL_CACHE, MBUF_DATA_ROOM, None)?;
 
     let steering = Arc::new(steering_for(cfg, nq));
@@ -116,8 +117,8 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
     }
     // DPDK port id -> interface index, for packets that come back over a redirect ring.
     let mut port_iface = vec![u16::MAX; 1 + ports.iter().map(|p| usize::from(p.id())).max().unwrap_or(0)];
-    for (i, p) in ports.iter().enumerate() {
-        port_iface[usize::from(p.id())] = i as u16;
+    for (i, p) in (0u16..).zip(&ports) {
+        port_iface[usize::from(p.id())] = i;
     }
     let snap = Arc::new(first_snapshot(cfg, &macs).map_err(|e| RuntimeError::Config(e.to_string()))?);
     let tsc_per_ms = (eal.tsc_hz() / 1000).max(1);
@@ -145,9 +146,9 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
         }
     }
     let mut handles = Vec::new();
-    for (i, (lcore, (redirect_to, redirect_from))) in lcores.iter().zip(to.into_iter().zip(from)).enumerate()
+    for (i, (lcore, (redirect_to, redirect_from))) in (0..nq).zip(lcores.iter().zip(to.into_iter().zip(from)))
     {
-        let worker: Worker<Pkt> = Worker::new(i as u16, snap.clone()).with_steering(steering.clone());
+        let worker: Worker<Pkt> = Worker::new(i, snap.clone()).with_steering(steering.clone());
         report.add_worker(worker.stats(), worker.dest_stats());
         scrape.add_worker(worker.stats(), worker.dest_stats());
         let (cmd_tx, cmd_rx) = ring::spsc(&format!("vsd_cmd{i}"), CONTROL_RING)?;
@@ -156,12 +157,12 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
         let job = LcoreJob {
             worker,
             ports: ports.clone(),
-            queue: i as u16,
+            queue: i,
             pool: pool.clone(),
             stop: stop.clone(),
             commands: cmd_rx,
             replies: reply_tx,
-            polls: rx_queues.iter().map(|&q| (i as u16) < q).collect(),
+            polls: rx_queues.iter().map(|&q| i < q).collect(),
             redirect_to,
             redirect_from,
             port_iface: port_iface.clone(),
@@ -218,7 +219,7 @@ pub fn run(cfg: &Config, path: &Path, sig: Signals) -> Result<(), RuntimeError> 
             Err(e) => tracing::warn!("health: {e}"),
         }
         if let Some(m) = &metrics {
-            m.publish(daemon.snapshot(), daemon.dests(), |d| daemon.health().board.is_up(d as DestId));
+            m.publish(daemon.snapshot(), daemon.dests(), |d| daemon.health().board.is_up(dest_id(d)));
             // Ports are started and workers launched: ready from the first published view on.
             m.set_ready(true);
         }

@@ -15,7 +15,7 @@ use super::Worker;
 use crate::buf::PacketBuf;
 use crate::conn::Conn;
 use crate::sched::Scheduler;
-use crate::service::{DestId, ServiceId, Snapshot};
+use crate::service::{service_id, DestId, Snapshot};
 use crate::stats::DestStats;
 use crate::time::Instant;
 use std::sync::Arc;
@@ -94,7 +94,7 @@ impl<B: PacketBuf> Worker<B> {
         let grown = self.loads.grow(&snap);
         let states = self.loads.adopt(&snap);
         for (i, new) in snap.services.iter().enumerate() {
-            let svc = i as ServiceId;
+            let svc = service_id(i);
             let kept = self.snap.services.get(i).filter(|old| old.sched == new.sched).is_some();
             if kept && !grown.contains(&svc) {
                 if states.contains(&svc) {

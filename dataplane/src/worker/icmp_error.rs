@@ -48,6 +48,10 @@ pub(super) fn is_error(ty: u8) -> bool {
 
 /// Fill the headers of an ICMP error in `frame`: [Ethernet][IPv4 20][ICMP 8][quote], the quote in
 /// place already. `rest` is the ICMP header's second word (the MTU of "fragmentation needed").
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "callers cut the frame to at most MAX_ERROR_LEN (576) bytes after the Ethernet header"
+)]
 fn write_error(frame: &mut [u8], ty: u8, code: u8, rest: [u8; 4], src: [u8; 4], dst: [u8; 4], ident: u16) {
     let l3 = ethernet::HEADER_LEN;
     set_u16(frame, 12, ethertype::IPV4);
@@ -83,6 +87,7 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Turn the client's IPv4 packet in `pkt` (untagged, padding trimmed) into "fragmentation
     /// needed, next-hop MTU `mtu`", addressed to the client.
+    #[allow(clippy::cast_possible_truncation, reason = "the IP ident is the counter's low 16 bits, wrapping")]
     pub(super) fn frag_needed(&mut self, pkt: &mut B, client: Addr, mtu: u16) -> Verdict {
         let Some(src) = self.source_toward(client) else { return Verdict::Drop(DropReason::NoRoute) };
         let l3 = ethernet::HEADER_LEN;
@@ -165,6 +170,10 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// An error quoting one of our tunnel packets: learn the path MTU, relay to the client.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "the IP ident is the counter's low 16 bits, wrapping; at + len is at most Ethernet + MAX_ERROR_LEN (576)"
+    )]
     fn tunnel_icmp(&mut self, now: Instant, p: &Parsed, buf: &mut [u8]) -> Verdict {
         let end = p.l3_off + p.l3_len as usize;
         let qoff = p.l4_off + icmp::HEADER_LEN;

@@ -11,7 +11,7 @@
 //! is what they were when the control plane built it, not what they are now.
 
 use crate::sched::DestLoad;
-use crate::service::{DestId, ServiceId, Snapshot};
+use crate::service::{service_id, DestId, ServiceId, Snapshot};
 
 pub(super) struct Loads {
     by_service: Vec<Vec<DestLoad>>,
@@ -33,6 +33,10 @@ impl Loads {
     /// Add the services and servers that `snap` appends to the ones these loads were built for;
     /// the loads already here (connection counts) stay. New servers are out until [`Loads::adopt`].
     /// Returns the services whose server list changed, which need their scheduler updated.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "a position in a service's server list is below the snapshot's server count, which Snapshot::new asserts fits in u32"
+    )]
     pub(super) fn grow(&mut self, snap: &Snapshot) -> Vec<ServiceId> {
         self.at.resize(snap.dests.len(), (0, 0));
         self.available.resize(snap.dests.len(), false);
@@ -47,12 +51,12 @@ impl Loads {
             }
             for &d in &s.dests[have.len()..] {
                 let x = &snap.dests[d as usize];
-                self.at[d as usize] = (i as ServiceId, have.len() as u32);
+                self.at[d as usize] = (service_id(i), have.len() as u32);
                 // Out, at weight 0, until `adopt` reads its state: the one place a snapshot's
                 // weights and presence reach this core.
                 have.push(DestLoad { available: false, ..DestLoad::new(x.addr, x.port, 0) });
             }
-            changed.push(i as ServiceId);
+            changed.push(service_id(i));
         }
         changed
     }

@@ -43,7 +43,7 @@ use crate::conn::{ConnTable, KeyProbe};
 use crate::neigh::NeighCache;
 use crate::route::IfIndex;
 use crate::sched::Scheduler;
-use crate::service::{ServiceId, Snapshot};
+use crate::service::{service_id, Snapshot};
 use crate::stats::{DestStats, WorkerStats};
 use crate::steer::Steering;
 use crate::wire::{parse_frame_into, EthernetAddress, EthernetFrame, ParseError, Parsed};
@@ -121,15 +121,20 @@ impl<B: PacketBuf> Worker<B> {
             .enumerate()
             .map(|(i, s)| {
                 let mut sc = Scheduler::new(s.sched);
-                sc.update(loads.of_service(i as ServiceId));
+                sc.update(loads.of_service(service_id(i)));
                 sc
             })
             .collect();
         let dest_stats: Arc<[DestStats]> = snap.dests.iter().map(|_| DestStats::default()).collect();
         let mut neigh = NeighCache::new(NEIGH_CAPACITY);
         for (i, ifc) in snap.ifaces.iter().enumerate() {
+            #[allow(
+                clippy::cast_possible_truncation,
+                reason = "an interface position is below the interface count, which Snapshot::new asserts is at most 2^16"
+            )]
+            let iface = i as IfIndex;
             for (ip, mac) in &ifc.static_neighbours {
-                neigh.add_static(i as IfIndex, *ip, *mac);
+                neigh.add_static(iface, *ip, *mac);
             }
         }
         Worker {

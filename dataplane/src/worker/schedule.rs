@@ -14,7 +14,7 @@ use super::Worker;
 use crate::addr::FlowKey;
 use crate::buf::PacketBuf;
 use crate::conn::{Conn, ConnId, ConnState, Dir, InsertError, F_TEMPLATE};
-use crate::service::{Persistence, ServiceId, FTP_PORT};
+use crate::service::{dest_id, Persistence, ServiceId, FTP_PORT};
 use crate::stats::{DestStats, DropReason};
 use crate::time::Instant;
 use crate::wire::Parsed;
@@ -122,7 +122,7 @@ impl<B: PacketBuf> Worker<B> {
                     rs: d.addr,
                     rport: d.port,
                     service: svc,
-                    dest: dest as u32,
+                    dest: dest_id(dest),
                     expires: now + persist.timeout,
                     ..Conn::EMPTY
                 };
@@ -169,7 +169,7 @@ impl<B: PacketBuf> Worker<B> {
             rs: d.addr,
             rport: if d.port == 0 { key.dport } else { d.port },
             service: svc,
-            dest: dest as u32,
+            dest: dest_id(dest),
             expires: now + self.snap.timeouts.for_state(state),
             controller,
             ..Conn::EMPTY

@@ -104,6 +104,10 @@ impl TunnelState {
     }
 
     /// Take a token for one ICMP error toward a client; false when the budget is spent.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "saturating_since makes its Duration from a u64 of milliseconds, so as_millis fits u64"
+    )]
     pub(super) fn icmp_allowed(&mut self, now: Instant) -> bool {
         let ms = now.saturating_since(self.icmp_refilled).as_millis() as u64;
         let earned = ms * ICMP_PER_SEC / 1000;
@@ -127,6 +131,10 @@ impl TunnelState {
 impl<B: PacketBuf> Worker<B> {
     /// The largest inner packet that fits the tunnel to `rs`: the egress MTU, or the learned path
     /// MTU if lower, minus the overhead of service `svc`'s encapsulation. `None`: no route.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "a tunnel's overhead is at most 32 header bytes (IPv4, UDP, GUE)"
+    )]
     pub(super) fn tunnel_room(&self, now: Instant, svc: ServiceId, rs: Addr) -> Option<u16> {
         let nh = self.snap.routes.lookup(rs)?;
         let mut mtu = self.snap.ifaces[nh.iface as usize].mtu;
@@ -199,6 +207,10 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Cut the encapsulated packet in `pkt` to its first fragment for link MTU `mtu`, and queue the
     /// rest (RFC 791 §3.2: every fragment but the last carries a multiple of 8 payload bytes).
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "callers fragment packets of at most FRAG_TAIL_CAPACITY (9216) bytes"
+    )]
     fn first_fragment(&mut self, pkt: &mut B, rs: Addr, mtu: usize) {
         let l3 = ethernet::HEADER_LEN;
         let step = (mtu - ipv4::HEADER_LEN) / 8 * 8;
@@ -247,6 +259,10 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Write the next waiting fragment into `buf` (a freshly allocated, empty buffer), to be
     /// routed toward its real server like a received packet.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "a tail holds a packet of at most FRAG_TAIL_CAPACITY (9216) bytes: its lengths and offsets fit u16"
+    )]
     pub(super) fn next_fragment(&mut self, buf: &mut B) -> Verdict {
         let Some(t) = self.tunnel.tails.front_mut() else { return Verdict::Consumed };
         let chunk = t.step.min(t.data.len() - t.sent);

@@ -1,4 +1,5 @@
 //! Control messages applied by a worker: listings, runtime edits and snapshot switches.
+#![allow(clippy::cast_possible_truncation, reason = "test data: small literal values")]
 
 use super::*;
 use crate::sched::SchedKind;

@@ -83,7 +83,7 @@ fn tunnel_rows() -> Vec<Row> {
             })
             .prior(EXT, syn.clone()),
             row(format!("{kind}: one byte more, with DF, gets fragmentation needed"), EXT, ack(room - 39), {
-                Expect::Tx(EXT, frag_needed(room as u16, 0, &ack(room - 39)[14..]))
+                Expect::Tx(EXT, frag_needed(u16::try_from(room).unwrap(), 0, &ack(room - 39)[14..]))
             })
             .prior(EXT, syn.clone())
             .counting(DropReason::TooBig),

@@ -74,7 +74,7 @@ fn build_snapshot(routes: RouteTable, ifaces: Vec<Interface>) -> Arc<Snapshot> {
     let mut dests = Vec::new();
     let mut add = |svc: u16, n: u8, port: u16, weight: u32| {
         dests.push(Dest { service: svc, addr: a4(rs_ip(n)), port, weight, present: true, sorry: false });
-        dests.len() as u32
+        u32::try_from(dests.len()).unwrap()
     };
     add(0, 11, 8080, 1);
     add(0, 12, 8080, 1);

@@ -1,6 +1,7 @@
 //! Persistence (LVS connection affinity) through the whole worker: templates, their lifetime on a
 //! virtual clock, port-0, multi-port and FTP services, netmasks, removal and quiescing, one-packet
 //! scheduling; and a property test that a template never expires while it controls connections.
+#![allow(clippy::cast_possible_truncation, reason = "test data: small literal values")]
 
 use super::*;
 use crate::addr::FlowKey;

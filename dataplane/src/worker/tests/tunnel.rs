@@ -1,6 +1,7 @@
 //! Tunnel forwarding and ICMP errors through the whole worker: encapsulation toward servers behind a
 //! router, fragmentation-needed for the tunnel MTU, the relay of errors about our tunnel packets
 //! (path MTU learned), and the ICMP errors of NAT, DR and tunnel connections.
+#![allow(clippy::cast_possible_truncation, reason = "test data: small literal values")]
 
 use super::*;
 use crate::tunnel::{decap, TunnelKind, TunnelSpec, DEFAULT_GUE_PORT};
