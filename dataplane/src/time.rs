@@ -32,7 +32,10 @@ impl Add<Duration> for Instant {
     type Output = Instant;
     #[inline]
     fn add(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+        // In u64 throughout (no u128 millisecond count), saturating: a timeout of u64::MAX seconds
+        // is "never", not a wrapped few days.
+        let ms = d.as_secs().saturating_mul(1000).saturating_add(u64::from(d.subsec_millis()));
+        Instant(self.0.saturating_add(ms))
     }
 }
 
