@@ -5,7 +5,10 @@
 //! host would send.
 
 use crate::addr::Addr;
-use crate::wire::{checksum, ethertype, Ipv4Packet, TcpPacket, UdpPacket};
+use crate::wire::{
+    checksum, ethertype, icmpv6, ip_proto, EthernetAddress, Icmpv6Packet, Ipv4Packet, NdpFlags, NdpRepr,
+    TcpPacket, UdpPacket,
+};
 
 /// TCP flag bits (RFC 9293 §3.1) for [`tcp_v4`].
 pub mod tcp_flags {
@@ -197,4 +200,125 @@ pub fn arp(op: u16, dst_mac: [u8; 6], sha: [u8; 6], spa: [u8; 4], tha: [u8; 6], 
     a.extend_from_slice(&tha);
     a.extend_from_slice(&tpa);
     ethernet(dst_mac, sha, ethertype::ARP, &a)
+}
+
+/// An IPv6 packet (no extension headers, traffic class and flow label 0) around `payload`.
+pub fn ipv6(src: [u8; 16], dst: [u8; 16], next_header: u8, hop_limit: u8, payload: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(payload.len()).expect("an IPv6 payload without jumbograms is below 64 KiB");
+    let mut ip = vec![0x60, 0, 0, 0];
+    ip.extend_from_slice(&len.to_be_bytes());
+    ip.extend_from_slice(&[next_header, hop_limit]);
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    ip.extend_from_slice(payload);
+    ip
+}
+
+/// A TCP segment over IPv6 (no options, hop limit 64), as an IPv6 packet; the same segment as
+/// [`tcp_v4`] builds.
+pub fn tcp_v6(src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[4..8].copy_from_slice(&1000u32.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&64240u16.to_be_bytes());
+    t.extend_from_slice(payload);
+    TcpPacket::new_unchecked(&mut t[..]).fill_checksum(&Addr::from_v6(src), &Addr::from_v6(dst));
+    ipv6(src, dst, ip_proto::TCP, 64, &t)
+}
+
+/// An ICMPv6 echo request (or, without `request`, reply) over IPv6 (hop limit 64), as an IPv6
+/// packet.
+pub fn icmpv6_echo(
+    src: [u8; 16],
+    dst: [u8; 16],
+    ident: u16,
+    seq: u16,
+    data: &[u8],
+    request: bool,
+) -> Vec<u8> {
+    let mut m = vec![0u8; icmpv6::HEADER_LEN];
+    m.extend_from_slice(data);
+    let mut p = Icmpv6Packet::new_unchecked(&mut m[..]);
+    p.set_msg_type(if request { icmpv6::msg_type::ECHO_REQUEST } else { icmpv6::msg_type::ECHO_REPLY });
+    p.set_echo_ident(ident);
+    p.set_echo_seq_no(seq);
+    p.fill_checksum(&src, &dst);
+    ipv6(src, dst, ip_proto::ICMPV6, 64, &m)
+}
+
+/// An NDP message as an IPv6 packet with hop limit 255 (RFC 4861 §7.1), checksum filled.
+fn ndp(src: [u8; 16], dst: [u8; 16], repr: &NdpRepr) -> Vec<u8> {
+    let mut m = vec![0u8; repr.buffer_len()];
+    let mut p = Icmpv6Packet::new_unchecked(&mut m[..]);
+    repr.emit(&mut p);
+    p.fill_checksum(&src, &dst);
+    ipv6(src, dst, ip_proto::ICMPV6, 255, &m)
+}
+
+/// A Neighbour Solicitation for `target` (RFC 4861 §4.3), as an IPv6 packet. `dst` is usually
+/// [`solicited_node_multicast`](crate::wire::ndp::solicited_node_multicast) of `target`; for duplicate address detection `src` is `::`
+/// and `source_mac` `None`.
+pub fn ndp_ns(src: [u8; 16], dst: [u8; 16], target: [u8; 16], source_mac: Option<[u8; 6]>) -> Vec<u8> {
+    let source_ll_addr = source_mac.map(EthernetAddress);
+    ndp(src, dst, &NdpRepr::NeighborSolicit { target_addr: target, source_ll_addr })
+}
+
+/// A Neighbour Advertisement for `target` (RFC 4861 §4.4), as an IPv6 packet.
+pub fn ndp_na(
+    src: [u8; 16],
+    dst: [u8; 16],
+    target: [u8; 16],
+    flags: NdpFlags,
+    target_mac: Option<[u8; 6]>,
+) -> Vec<u8> {
+    let target_ll_addr = target_mac.map(EthernetAddress);
+    ndp(src, dst, &NdpRepr::NeighborAdvert { flags, target_addr: target, target_ll_addr })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Ipv6Packet;
+
+    const A1: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    const A2: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+
+    #[test]
+    fn ipv6_builders_are_valid() {
+        let ip = tcp_v6(A1, A2, 40000, 80, tcp_flags::SYN, b"hi");
+        let p = Ipv6Packet::new_checked(&ip[..]).unwrap();
+        assert_eq!((p.version(), p.next_header(), p.hop_limit(), p.payload_len()), (6, 6, 64, 22));
+        assert_eq!((p.src_addr(), p.dst_addr()), (A1, A2));
+        let t = TcpPacket::new_checked(p.payload()).unwrap();
+        assert_eq!(
+            (t.src_port(), t.dst_port(), t.flags().0, t.payload()),
+            (40000, 80, tcp_flags::SYN, &b"hi"[..])
+        );
+        assert!(t.verify_checksum(&Addr::from_v6(A1), &Addr::from_v6(A2)));
+
+        for request in [true, false] {
+            let ip = icmpv6_echo(A1, A2, 7, 9, b"ping", request);
+            let p = Ipv6Packet::new_checked(&ip[..]).unwrap();
+            assert_eq!((p.next_header(), p.hop_limit()), (ip_proto::ICMPV6, 64));
+            let m = Icmpv6Packet::new_checked(p.payload()).unwrap();
+            let want = if request { icmpv6::msg_type::ECHO_REQUEST } else { icmpv6::msg_type::ECHO_REPLY };
+            assert_eq!((m.msg_type(), m.msg_code(), m.echo_ident(), m.echo_seq_no()), (want, 0, 7, 9));
+            assert_eq!(m.data(), b"ping");
+            assert!(m.verify_checksum(&A1, &A2));
+        }
+
+        let ip = ndp_na(A2, A1, A2, NdpFlags::SOLICITED, None);
+        let p = Ipv6Packet::new_checked(&ip[..]).unwrap();
+        assert_eq!((p.next_header(), p.hop_limit(), p.payload_len()), (ip_proto::ICMPV6, 255, 24));
+        let m = Icmpv6Packet::new_checked(p.payload()).unwrap();
+        assert!(m.verify_checksum(&A2, &A1));
+        let repr = NdpRepr::parse(&m).unwrap();
+        assert_eq!(
+            repr,
+            NdpRepr::NeighborAdvert { flags: NdpFlags::SOLICITED, target_addr: A2, target_ll_addr: None }
+        );
+    }
 }

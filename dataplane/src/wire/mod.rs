@@ -7,8 +7,8 @@
 //!
 //! The panic contract is smoltcp's: `new_unchecked` wraps anything; `check_len` proves the buffer
 //! is long enough and the length fields are consistent, after which no accessor panics; untrusted
-//! bytes enter only through `new_checked`. A `Repr` (ARP, ICMP) separates what a packet means from
-//! its bytes, for the packets vsd builds itself; forwarded packets are rewritten in place.
+//! bytes enter only through `new_checked`. A `Repr` (ARP, ICMP, NDP) separates what a packet means
+//! from its bytes, for the packets vsd builds itself; forwarded packets are rewritten in place.
 //!
 //! [`parse::parse_frame`] is the one validating classifier the worker runs on every received frame;
 //! [`checksum`] holds the RFC 1071/1624 arithmetic that NAT rewrites lean on.
@@ -17,8 +17,10 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
+pub mod ndp;
 pub mod parse;
 pub mod tcp;
 pub mod udp;
@@ -31,8 +33,10 @@ pub use ethernet::{
     ethertype, Address as EthernetAddress, Frame as EthernetFrame, Tags as EthernetTags, VlanTci,
 };
 pub use icmp::{Packet as IcmpPacket, Repr as IcmpRepr};
+pub use icmpv6::Packet as Icmpv6Packet;
 pub use ipv4::Packet as Ipv4Packet;
 pub use ipv6::Packet as Ipv6Packet;
+pub use ndp::{Flags as NdpFlags, Repr as NdpRepr};
 pub use parse::{parse_frame, parse_frame_into, ParseError, Parsed, L4};
 pub use tcp::{Flags as TcpFlags, Packet as TcpPacket};
 pub use udp::Packet as UdpPacket;
