@@ -87,7 +87,8 @@ reasons! {
         NotForUs => "not_for_us",
         /// A tagged frame on a port without VLAN configuration.
         Vlan => "vlan",
-        /// IPv6 is parsed but not forwarded yet.
+        /// An IPv6 packet whose next header is an extension header (hop-by-hop, routing,
+        /// destination options, ...): the walk to the transport header is not built yet.
         Ipv6 => "ipv6",
         /// Neither ARP, IPv4 nor IPv6.
         Ethertype => "ethertype",

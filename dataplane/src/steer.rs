@@ -107,6 +107,10 @@ impl Steering {
             return None;
         }
         let client = match p.l4 {
+            // ICMPv6 keeps no per-client state yet: Neighbour Discovery and echo are host
+            // functions, like ARP, and errors about our connections are not translated yet (any
+            // worker counts them). Whichever worker receives it.
+            L4::Icmp { .. } if p.ethertype == ethertype::IPV6 => return None,
             // An ICMP error belongs to the connection of the datagram it quotes.
             L4::Icmp { ty: 3 | 11 | 12, .. } => quoted_client(p, frame, &is_local)?,
             _ if is_local(&p.dst) => p.src,

@@ -574,49 +574,68 @@ fn real_server_on_vsd_itself() {
     );
 }
 
-/// IPv6 is refused wherever an address goes, until the worker forwards it (it drops every IPv6
-/// frame today): each message names the key, the address and the reason.
+/// IPv6 goes wherever an address goes for NAT and DR: interface addresses, static neighbours,
+/// routes (`::/0` included), VIPs and real servers, and services of both families side by side.
+/// What does not run over IPv6 yet is refused by its key: tunnels, the FTP helper, and (as for
+/// IPv4) a service mixing families.
 #[test]
-fn ipv6_is_refused_until_the_worker_forwards_it() {
-    const WHY: &str = "IPv6 forwarding is not implemented yet (issue: IPv6 in every mode)";
-    let cases = [
-        ("vips: [198.18.0.100]", "vips: [198.18.0.100, \"2001:db8::100\"]", "services[0].vips[1]", "2001:db8::100"),
-        ("address: 198.19.0.11,", "address: \"2001:db8:1::11\",", "services[0].real_servers[0].address", "2001:db8:1::11"),
-        (
-            "addresses: [198.18.0.2/24] }",
-            "addresses: [198.18.0.2/24, \"2001:db8:1::2/64\"] }",
-            "interfaces[0].addresses[1]",
-            "2001:db8:1::2/64",
-        ),
-        (
-            "  - { prefix: 198.20.0.0/16, via: 198.19.0.254 }\n",
-            "  - { prefix: 198.20.0.0/16, via: 198.19.0.254 }\n  - { prefix: \"::/0\", interface: ext }\n",
-            "routes[1].prefix",
-            "::/0",
-        ),
-        (
+fn ipv6_services_run_nat_and_dr_and_refuse_what_does_not_run_yet() {
+    let dual = BASE
+        .replacen("addresses: [198.18.0.2/24] }", "addresses: [198.18.0.2/24, \"2001:db8:1::2/64\"] }", 1)
+        .replacen(
             "addresses: [198.19.0.1/24] }",
-            "addresses: [198.19.0.1/24], neighbours: [{ address: \"2001:db8:2::11\", mac: \"02:00:5e:00:00:11\" }] }",
-            "interfaces[1].neighbours[0].address",
-            "2001:db8:2::11",
-        ),
-    ];
-    for (from, to, path, addr) in cases {
-        let message = refuse(from, to);
-        assert_says(&message, path, &format!("{path}: {addr}: {WHY}"));
-    }
-    // Also with fullnat, the one method that may mix families (not implemented either).
-    let text = BASE.replacen("address: 198.19.0.11,", "address: \"2001:db8:1::11\",", 1).replacen(
-        "forwarding: nat",
-        "forwarding: fullnat",
-        1,
+            "addresses: [198.19.0.1/24, \"2001:db8:2::1/64\"], \
+             neighbours: [{ address: \"2001:db8:2::11\", mac: \"02:00:5e:00:00:11\" }] }",
+            1,
+        )
+        .replacen(
+            "  - { prefix: 198.20.0.0/16, via: 198.19.0.254 }\n",
+            "  - { prefix: 198.20.0.0/16, via: 198.19.0.254 }\n  - { prefix: \"::/0\", via: \"2001:db8:1::1\" }\n",
+            1,
+        );
+    let six = r#"  - name: web6
+    vips: ["2001:db8:1::100"]
+    protocol: tcp
+    ports: [80]
+    scheduler: wrr
+    forwarding: nat
+    persistence: { timeout: 5m, netmask6: 64 }
+    real_servers:
+      - { address: "2001:db8:2::11", port: 8080 }
+      - { address: "2001:db8:2::12", port: 8080, weight: 2 }
+  - name: web6-dr
+    vips: ["2001:db8:1::101"]
+    protocol: tcp
+    ports: [80]
+    scheduler: rr
+    forwarding: dr
+    real_servers:
+      - { address: "2001:db8:2::21" }
+"#;
+    let text = format!("{dual}{six}");
+    let cfg = parse(&text, "t.yaml").expect("dual stack with NAT66 and DR over IPv6");
+    assert_eq!(cfg.services.len(), 4);
+    assert_eq!(cfg.routes[1].prefix.addr(), ip("::"));
+    let refused = |from: &str, to: &str| match parse(&text.replacen(from, to, 1), "t.yaml") {
+        Ok(_) => panic!("accepted after replacing {from:?} with {to:?}"),
+        Err(e) => e.to_string(),
+    };
+    let m = refused(
+        "    forwarding: dr\n    real_servers:\n      - { address: \"2001:db8:2::21\" }",
+        "    forwarding: tunnel\n    real_servers:\n      - { address: \"2001:db8:2::21\" }",
     );
-    assert_says(&refuse_text(&text), "services[0].real_servers[0].address", WHY);
-    let sorry = with_check("sorry_server: { address: \"2001:db8:1::99\" }");
-    assert_says(&refuse_text(&sorry), "services[0].sorry_server.address", WHY);
-    // What only IPv6 clients would use is harmless, and kept for when they come.
-    let text = BASE.replacen("netmask: 24 }", "netmask: 24, netmask6: 64 }", 1);
-    assert_eq!(parse(&text, "t.yaml").unwrap().services[1].persistence.unwrap().netmask6, 64);
+    assert_says(
+        &m,
+        "services[3].forwarding",
+        "VIP 2001:db8:1::101: tunnels over IPv6 are not implemented yet",
+    );
+    let m = refused("    ports: [80]\n    scheduler: wrr", "    ports: [21]\n    scheduler: wrr");
+    assert_says(&m, "services[2].ports", "the FTP helper does not handle IPv6 yet");
+    let m = refused(
+        "{ address: \"2001:db8:2::12\", port: 8080, weight: 2 }",
+        "{ address: 198.19.0.12, port: 8080 }",
+    );
+    assert_says(&m, "services[2].real_servers[1].address", "are of different address families");
 }
 
 #[test]

@@ -20,12 +20,7 @@ use super::schema::{Config, Forwarding, Interface, Protocol, Route, Service, Tun
 /// datagram of 68 octets").
 const MIN_MTU_V4: u16 = 68;
 /// Smallest MTU of a link that carries IPv6 (RFC 8200 §5). Reached once IPv6 addresses are
-/// accepted (see `refuse_ipv6`); kept so that the rule is in place when they are.
 const MIN_MTU_V6: u16 = 1280;
-
-/// Why an IPv6 address is refused: the worker parses IPv6 but drops every IPv6 frame
-/// (`DropReason::Ipv6`), so a config that names one would pass `vsd --check` and then not work.
-const IPV6_NOT_YET: &str = "IPv6 forwarding is not implemented yet (issue: IPv6 in every mode)";
 
 type Result = std::result::Result<(), ConfigError>;
 
@@ -114,7 +109,6 @@ impl Config {
             }
             for (j, prefix) in iface.addresses.iter().enumerate() {
                 let path = format!("{path}.addresses[{j}]");
-                refuse_ipv6(&path, prefix.addr(), prefix)?;
                 check_prefix_len(&path, prefix)?;
                 if let Some(owner) = addresses.insert(prefix.addr(), iface.name.as_str()) {
                     let reason = format!("address {} is already on interface \"{owner}\"", prefix.addr());
@@ -123,7 +117,6 @@ impl Config {
             }
             check_mtu(&path, iface)?;
             for (j, n) in iface.neighbours.iter().enumerate() {
-                refuse_ipv6(&format!("{path}.neighbours[{j}].address"), n.address, n.address)?;
                 if !iface.addresses.iter().any(|a| a.contains(n.address)) {
                     let reason =
                         format!("neighbour {} is not on a subnet of interface \"{}\"", n.address, iface.name);
@@ -137,7 +130,6 @@ impl Config {
     fn check_route(&self, i: usize, route: &Route) -> Result {
         let path = format!("routes[{i}]");
         let prefix = route.prefix;
-        refuse_ipv6(&format!("{path}.prefix"), prefix.addr(), prefix)?;
         check_prefix_len(&format!("{path}.prefix"), &prefix)?;
         if !prefix.is_network() {
             let reason = format!("{prefix} has host bits set; did you mean {}?", prefix.network());
@@ -214,7 +206,6 @@ impl Config {
     fn check_real_server(&self, path: &str, service: &Service, j: usize) -> Result {
         let rs = &service.real_servers[j];
         let ip = rs.address;
-        refuse_ipv6(&format!("{path}.address"), ip, ip)?;
         let shown = if rs.port == 0 { ip.to_string() } else { SocketAddr::new(ip, rs.port).to_string() };
         if service.real_servers[..j].iter().any(|other| other.address == ip && other.port == rs.port) {
             let reason = format!("real server {shown} is listed twice in service \"{}\"", service.name);
@@ -352,7 +343,6 @@ fn check_service_shape(path: &str, service: &Service) -> Result {
         return Err(ConfigError::labelled(format!("{path}.vips"), name, "at least one VIP is needed"));
     }
     for (j, vip) in service.vips.iter().enumerate() {
-        refuse_ipv6(&format!("{path}.vips[{j}]"), *vip, vip)?;
         if service.vips[..j].contains(vip) {
             return Err(ConfigError::invalid(
                 format!("{path}.vips[{j}]"),
@@ -383,6 +373,7 @@ fn check_service_shape(path: &str, service: &Service) -> Result {
         return Err(ConfigError::labelled(format!("{path}.one_packet"), name, reason));
     }
     check_tunnel(path, service)?;
+    check_ipv6_service(path, service)?;
     if let Some(p) = &service.persistence {
         let at = format!("{path}.persistence");
         if p.timeout.is_zero() {
@@ -400,13 +391,21 @@ fn check_service_shape(path: &str, service: &Service) -> Result {
     Ok(())
 }
 
-/// Refuses an IPv6 address (`shown` as written: an address or a prefix) until the worker forwards
-/// IPv6: today it would drop every such frame. Interface addresses and static neighbours are refused
-/// too, although they forward nothing themselves: vsd would answer neither ND nor anything else on
-/// them, and an address that does nothing is a config that says more than it does.
-fn refuse_ipv6(path: &str, addr: IpAddr, shown: impl std::fmt::Display) -> Result {
-    if addr.is_ipv6() {
-        return Err(ConfigError::invalid(path, format!("{shown}: {IPV6_NOT_YET}")));
+/// IPv6 services run NAT (NAT66) and DR; what does not run over IPv6 yet is refused by its key
+/// (issue "IPv6 in every mode"): tunnels (IPv6-in-IPv6, GUE and GRE over IPv6) and the FTP helper
+/// of NAT services on port 21 (EPRT and EPSV).
+fn check_ipv6_service(path: &str, service: &Service) -> Result {
+    let Some(vip) = service.vips.iter().find(|v| v.is_ipv6()) else { return Ok(()) };
+    if service.forwarding == Forwarding::Tunnel {
+        let reason = format!("VIP {vip}: tunnels over IPv6 are not implemented yet (nat and dr are)");
+        return Err(ConfigError::invalid(format!("{path}.forwarding"), reason));
+    }
+    if service.forwarding == Forwarding::Nat && service.ports.contains(&21) {
+        let reason = format!(
+            "VIP {vip}: the FTP helper does not handle IPv6 yet (EPRT, EPSV); FTP over IPv6 works \
+             with forwarding: dr and port-0 persistence"
+        );
+        return Err(ConfigError::invalid(format!("{path}.ports"), reason));
     }
     Ok(())
 }

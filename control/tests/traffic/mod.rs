@@ -216,7 +216,8 @@ impl Rig {
         let mut tagged = vec![0x00, 0x05, 0x08, 0x00];
         tagged.extend_from_slice(&syn[14..]);
         self.rx(EXT, &craft::ethernet(EXT_MAC, CLIENT_MAC, 0x8100, &tagged));
-        self.rx(EXT, &ipv6_frame(V6_CLIENT, 59, 0, b""));
+        // IPv6 behind a hop-by-hop header: extension headers are not walked yet.
+        self.rx(EXT, &ipv6_frame(V6_CLIENT, 0, 8, &[59, 0, 1, 4, 0, 0, 0, 0]));
         self.rx(EXT, &craft::ethernet(EXT_MAC, CLIENT_MAC, 0x88cc, &[0; 46]));
         let request = |target| craft::arp(1, [0xff; 6], CLIENT_MAC, CLIENT, [0; 6], target);
         self.rx(EXT, &request(EXT_IP));

@@ -91,7 +91,9 @@ impl<B: PacketBuf> Worker<B> {
         // fragments LVS's NAT and DR packets.
         if pkt.len() > ethernet::HEADER_LEN + usize::from(self.snap.min_mtu) {
             let mtu = usize::from(self.snap.ifaces[nh.iface as usize].mtu);
-            if pkt.len() > ethernet::HEADER_LEN + mtu && !self.fragment(&mut pkt, to, mtu) {
+            // IPv6 is never fragmented on the way (RFC 8200 §5).
+            let v6 = !to.is_v4();
+            if pkt.len() > ethernet::HEADER_LEN + mtu && (v6 || !self.fragment(&mut pkt, to, mtu)) {
                 self.stats.count_drop(DropReason::TooBig);
                 return Action::Free(pkt);
             }

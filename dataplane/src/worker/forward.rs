@@ -14,7 +14,7 @@
 //! length changes, once the buffer, not only the slice the pipeline saw, can be resized.
 
 use super::pipeline::Hit;
-use super::rewrite::{nat_rewrite, ttl_allows_forwarding, End};
+use super::rewrite::{hop_limit_allows_forwarding, nat_rewrite, nat_rewrite6, ttl_allows_forwarding, End};
 use super::verdict::Verdict;
 use super::Worker;
 use crate::addr::{Addr, Proto};
@@ -61,6 +61,7 @@ impl<B: PacketBuf> Worker<B> {
 
         match (c.fwd, dir) {
             (Fwd::Dr, Dir::In) => Verdict::Server { dest: c.dest, to: c.rs, on_link: true },
+            (Fwd::Nat, _) if p.is_ipv6() => self.nat66(c, dir, p, buf),
             (Fwd::Nat, _) => {
                 if !ttl_allows_forwarding(buf, p) {
                     return Verdict::Drop(DropReason::TtlExceeded);
@@ -169,6 +170,25 @@ impl<B: PacketBuf> Worker<B> {
         }
     }
 
+    /// NAT66: the client's packets to the real server, its replies back from the VIP, as for
+    /// IPv4 ([`nat_rewrite6`]). No FTP helper: IPv6 FTP services are refused at config load.
+    #[inline(never)]
+    fn nat66(&mut self, c: &Conn, dir: Dir, p: &Parsed, buf: &mut [u8]) -> Verdict {
+        if !hop_limit_allows_forwarding(buf, p) {
+            return Verdict::Drop(DropReason::TtlExceeded);
+        }
+        match dir {
+            Dir::In => {
+                nat_rewrite6(buf, p, End::Dst, c.rs, c.rport);
+                Verdict::Server { dest: c.dest, to: c.rs, on_link: false }
+            }
+            Dir::Out => {
+                nat_rewrite6(buf, p, End::Src, c.vip, c.vport);
+                Verdict::Route { to: c.client, on_link: false }
+            }
+        }
+    }
+
     /// A NAT or DR packet larger than the MTU of its way out to `to`, with DF: "fragmentation
     /// needed" goes back to its sender, checked before any rewrite so that the error quotes what
     /// the sender sent (LVS `ensure_mtu_is_adequate`). Without DF it goes on, to be fragmented.
@@ -176,6 +196,11 @@ impl<B: PacketBuf> Worker<B> {
     fn too_big(&self, p: &Parsed, buf: &[u8], to: Addr) -> Option<Verdict> {
         let nh = self.snap.routes.lookup(to)?;
         let mtu = self.snap.ifaces[nh.iface as usize].mtu;
+        // IPv6 is never fragmented on the way (RFC 8200 §5). Packet Too Big back to the sender
+        // comes with the IPv6 MTU work; until then the packet is dropped and counted.
+        if p.is_ipv6() {
+            return (p.l3_len > u32::from(mtu)).then_some(Verdict::Drop(DropReason::TooBig));
+        }
         let df = Ipv4Packet::new_unchecked(&buf[p.l3_off..]).dont_frag();
         (p.l3_len > u32::from(mtu) && df).then_some(Verdict::TooBig { to: p.src, mtu })
     }

@@ -98,11 +98,20 @@ impl<B: PacketBuf> Worker<B> {
         Verdict::Tx(iface)
     }
 
-    /// Write the next pending ARP request into `buf` (a freshly allocated, empty buffer) and return
-    /// the interface to send it on ([`Worker::poll_output`]). `None` if nothing is pending or the
-    /// request cannot be built (the interface has no IPv4 address to ask from).
-    pub(super) fn arp_request(&mut self, buf: &mut B) -> Option<IfIndex> {
+    /// Write the next pending neighbour request into `buf` (a freshly allocated, empty buffer):
+    /// an ARP request for an IPv4 next hop, a Neighbour Solicitation for an IPv6 one
+    /// ([`super::host6`]). Returns the interface to send it on ([`Worker::poll_output`]); `None`
+    /// if nothing is pending or the request cannot be built (the interface has no address of the
+    /// family to ask from).
+    pub(super) fn neighbour_request(&mut self, buf: &mut B) -> Option<IfIndex> {
         let req = self.neigh.take_request()?;
+        if !req.target.is_v4() {
+            if !self.neighbour_solicit(buf, &req) {
+                return None;
+            }
+            self.stats.arp_requests.inc();
+            return Some(req.iface);
+        }
         let ifc = &self.snap.ifaces[req.iface as usize];
         let src = ifc.source_for(req.target)?.v4()?;
         let repr = ArpRepr {

@@ -24,6 +24,7 @@ mod deliver;
 mod forward;
 mod hops;
 mod host;
+mod host6;
 mod icmp_error;
 mod loads;
 mod output;

@@ -45,7 +45,7 @@ impl<B: PacketBuf> Worker<B> {
         }
         if let Some(iface) = self.neigh.peek_request().map(|r| r.iface) {
             let mut buf = self.alloc(alloc, iface)?;
-            return Some(match self.arp_request(&mut buf) {
+            return Some(match self.neighbour_request(&mut buf) {
                 Some(out) => Action::Tx(out, buf),
                 None => Action::Free(buf),
             });

@@ -21,6 +21,7 @@ use crate::conn::{Conn, ConnId, ConnState, Dir, KeyProbe};
 use crate::route::IfIndex;
 use crate::stats::DropReason;
 use crate::time::Instant;
+use crate::wire::icmpv6::msg_type;
 use crate::wire::{ethertype, ip_proto, EthernetAddress, EthernetFrame, ParseError, Parsed, TcpFlags, L4};
 use core::ops::ControlFlow::{self, Break, Continue};
 
@@ -160,17 +161,15 @@ impl<B: PacketBuf> Worker<B> {
     fn classify(&mut self, now: Instant, rx: Rx, p: &Parsed, buf: &mut [u8]) -> ControlFlow<Verdict, Flow> {
         let dst = EthernetFrame::new_unchecked(&*buf).dst_addr();
         let ours = EthernetAddress(self.macs[rx.iface as usize]);
-        if dst != ours && !dst.is_broadcast() {
-            return Break(Verdict::Drop(DropReason::NotForUs));
+        if dst != ours {
+            return Break(self.not_unicast_to_us(now, rx, p, buf, dst));
         }
         if p.vlan.is_some() {
             return Break(Verdict::Drop(DropReason::Vlan));
         }
         match p.ethertype {
-            ethertype::IPV4 if !dst.is_broadcast() => {}
+            ethertype::IPV4 | ethertype::IPV6 => {}
             ethertype::ARP => return Break(self.arp(now, rx, p, buf)),
-            ethertype::IPV4 => return Break(Verdict::Drop(DropReason::NotForUs)),
-            ethertype::IPV6 => return Break(Verdict::Drop(DropReason::Ipv6)),
             _ => return Break(Verdict::Drop(DropReason::Ethertype)),
         }
         if p.is_fragment {
@@ -179,9 +178,49 @@ impl<B: PacketBuf> Worker<B> {
         let (proto, sport, dport, flags) = match p.l4 {
             L4::Tcp { sport, dport, flags } => (Proto::Tcp, sport, dport, flags),
             L4::Udp { sport, dport } => (Proto::Udp, sport, dport, TcpFlags::NONE),
+            _ if p.is_ipv6() => return Break(self.other_ipv6(now, rx, p, buf)),
             _ => return Break(self.other_ipv4(now, rx.iface, p, buf)),
         };
         Continue(Flow { key: FlowKey { src: p.src, dst: p.dst, sport, dport, proto }, flags })
+    }
+
+    /// A frame to another MAC: broadcast ARP, and IPv6 multicast that is Neighbour Discovery
+    /// (solicitations go to the target's solicited-node group), are ours to look at; anything
+    /// else is not for us.
+    #[inline(never)]
+    fn not_unicast_to_us(
+        &mut self,
+        now: Instant,
+        rx: Rx,
+        p: &Parsed,
+        buf: &mut [u8],
+        dst: EthernetAddress,
+    ) -> Verdict {
+        if p.vlan.is_some() {
+            return Verdict::Drop(DropReason::Vlan);
+        }
+        match p.ethertype {
+            ethertype::ARP if dst.is_broadcast() => self.arp(now, rx, p, buf),
+            ethertype::IPV6 if dst.0[..2] == [0x33, 0x33] && is_ndp(p) => self.ndp(now, rx, p, buf),
+            _ => Verdict::Drop(DropReason::NotForUs),
+        }
+    }
+
+    /// An IPv6 packet to our MAC that is neither TCP nor UDP: Neighbour Discovery, echo, or a
+    /// drop. ICMPv6 errors about our connections are not translated yet: counted as `icmp`.
+    #[inline(never)]
+    fn other_ipv6(&mut self, now: Instant, rx: Rx, p: &Parsed, buf: &mut [u8]) -> Verdict {
+        let local = || self.snap.local_iface(p.dst).is_some();
+        match p.l4 {
+            _ if is_ndp(p) => self.ndp(now, rx, p, buf),
+            L4::Icmp { ty: msg_type::ECHO_REQUEST, .. } if local() || self.snap.is_vip(p.dst) => {
+                self.echo6_reply(rx.iface, p, buf)
+            }
+            L4::Unparsed if is_extension_header(p.ip_proto) => Verdict::Drop(DropReason::Ipv6),
+            _ if local() => Verdict::Drop(DropReason::Local),
+            L4::Icmp { .. } => Verdict::Drop(DropReason::Icmp),
+            _ => Verdict::Drop(DropReason::NoMatch),
+        }
     }
 
     /// An IPv4 packet that is neither TCP nor UDP: ICMP errors and echo, or a drop. Whether the
@@ -246,4 +285,18 @@ impl<B: PacketBuf> Worker<B> {
         }
         Continue(None)
     }
+}
+
+/// A Neighbour Solicitation or Advertisement (ICMPv6 135, 136).
+#[inline]
+fn is_ndp(p: &Parsed) -> bool {
+    p.ip_proto == ip_proto::ICMPV6
+        && matches!(p.l4, L4::Icmp { ty: msg_type::NEIGHBOR_SOLICIT | msg_type::NEIGHBOR_ADVERT, .. })
+}
+
+/// IPv6 extension headers that may stand before the transport header (RFC 8200 §4: hop-by-hop,
+/// routing, destination options, mobility, HIP, shim6; the fragment header is counted apart).
+#[inline]
+fn is_extension_header(next: u8) -> bool {
+    matches!(next, 0 | 43 | 60 | 135 | 139 | 140)
 }

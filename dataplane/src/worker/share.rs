@@ -2,7 +2,8 @@
 //!
 //! Each worker keeps its own neighbour cache (no shared table, no lock), but an ARP answer reaches
 //! only the worker whose queue it lands on. That worker passes what it learned to every other
-//! worker as a synthetic ARP reply over the redirect rings ([`Worker::poll_output`]); they learn it through the same ARP
+//! worker as a synthetic ARP reply (an IPv6 neighbour as a Neighbour Advertisement) over the
+//! redirect rings ([`Worker::poll_output`]); they learn it through the same ARP
 //! path as a frame from the wire, which also releases the packets they hold for that neighbour.
 
 use super::host::write_arp_frame;
@@ -31,6 +32,9 @@ impl<B: PacketBuf> Worker<B> {
     /// interface, for another worker's pipeline (redirected to it by [`Worker::poll_output`]).
     /// False if it cannot be built.
     pub(super) fn write_neigh_share(&self, share: &NeighShare, buf: &mut B) -> bool {
+        if !share.ip.is_v4() {
+            return self.neighbour_advert(buf, share.iface, share.ip, share.mac);
+        }
         let ifc = &self.snap.ifaces[share.iface as usize];
         let (Some(ours), Some(theirs)) = (ifc.source_for(share.ip).and_then(|a| a.v4()), share.ip.v4())
         else {

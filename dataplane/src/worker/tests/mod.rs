@@ -369,6 +369,7 @@ mod control;
 mod golden;
 mod golden_host;
 mod golden_tunnel;
+mod golden_v6;
 mod mtu;
 mod multicore;
 mod persist;
