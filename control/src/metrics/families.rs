@@ -139,8 +139,10 @@ pub static W_TEMPLATES_CREATED: Family =
     counter("vsd_worker_templates_created", WORKER, "Persistence templates created.");
 pub static W_TEMPLATES_EXPIRED: Family =
     counter("vsd_worker_templates_expired", WORKER, "Persistence templates expired.");
-pub static W_ARP_REPLIES: Family = counter("vsd_worker_arp_replies", WORKER, "ARP replies sent.");
-pub static W_ARP_REQUESTS: Family = counter("vsd_worker_arp_requests", WORKER, "ARP requests sent.");
+pub static W_ARP_REPLIES: Family =
+    counter("vsd_worker_arp_replies", WORKER, "ARP replies and IPv6 Neighbour Advertisements sent.");
+pub static W_ARP_REQUESTS: Family =
+    counter("vsd_worker_arp_requests", WORKER, "ARP requests and IPv6 Neighbour Solicitations sent.");
 pub static W_ECHO_REPLIES: Family =
     counter("vsd_worker_icmp_echo_replies", WORKER, "ICMP echo replies sent.");
 pub static W_TUNNEL_PACKETS: Family =

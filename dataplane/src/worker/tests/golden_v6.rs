@@ -349,3 +349,51 @@ fn check_frame6(f: &[u8]) -> crate::wire::Parsed {
     assert!(TcpPacket::new_checked(&f[p.l4_off..]).unwrap().verify_checksum(&p.src, &p.dst));
     p
 }
+
+/// Two workers: an IPv6 neighbour one worker learns reaches the other as an advertisement over
+/// the redirect ring, which releases what the other held for it; NDP is answered by whichever
+/// worker receives it.
+#[test]
+fn an_ipv6_neighbour_learned_by_one_worker_is_shared_with_the_other() {
+    use crate::steer::{Steering, DEFAULT_KEY};
+    let steering = Arc::new(Steering::new(2, 32, 128, DEFAULT_KEY));
+    let snap = snapshot6();
+    let mut ws: [Worker<VecBuf>; 2] = [
+        Worker::new(0, snap.clone()).with_steering(steering.clone()),
+        Worker::new(1, snap).with_steering(steering.clone()),
+    ];
+    let now = Instant::from_millis(1000);
+    let one = |w: &mut Worker<VecBuf>, rx: Rx, f: &[u8]| {
+        let pre = w.prepare(f);
+        let act = w.process(now, rx, VecBuf::from_frame(f), &pre);
+        w.end_burst();
+        act
+    };
+    // A client worker 1 owns: its SYN is held there, ::11 being unknown to worker 1.
+    let client = (1..=0xffu16).map(|h| ip6(1, 0x1000 + h)).find(|c| steering.owner(&a6(*c)) == 1).unwrap();
+    let na = craft::ndp_na(client, EXT6, client, NdpFlags::SOLICITED, Some(CLIENT_MAC));
+    one(&mut ws[1], Rx::wire(EXT), &eth(EXT_MAC, CLIENT_MAC, 0x86dd, &na));
+    let syn = from_client6(&tcp6(client, VIP6_NAT, 40000, 80, SYN));
+    assert!(matches!(one(&mut ws[1], Rx::wire(EXT), &syn), Action::Held));
+    // NDP is not steered: worker 0 answers a solicitation itself.
+    let (group, mac) = solicited(VIP6_NAT);
+    let ns = eth(mac, CLIENT_MAC, 0x86dd, &craft::ndp_ns(client, group, VIP6_NAT, Some(CLIENT_MAC)));
+    assert!(matches!(one(&mut ws[0], Rx::wire(EXT), &ns), Action::Tx(EXT, _)));
+    // The server's advertisement lands on worker 0, which shares it.
+    let adv = craft::ndp_na(rs6(11), INT6, rs6(11), NdpFlags::SOLICITED, Some(rs_mac(11)));
+    assert!(matches!(
+        one(&mut ws[0], Rx::wire(INT), &eth(INT_MAC, rs_mac(11), 0x86dd, &adv)),
+        Action::Free(_)
+    ));
+    let mut shared = 0;
+    while let Some(a) = ws[0].poll_output(now, &mut |_| Some(VecBuf::empty())) {
+        let Action::Redirect(1, b) = a else { panic!("a share goes to worker 1, got {a:?}") };
+        assert!(matches!(one(&mut ws[1], Rx::redirected(INT), b.as_ref()), Action::Free(_)));
+        shared += 1;
+    }
+    assert!(shared >= 1);
+    // Worker 1 learned ::11 from the share: its held SYN leaves, rewritten.
+    let released = ws[1].poll_output(now, &mut |_| None);
+    let Some(Action::Tx(INT, b)) = released else { panic!("worker 1 released its held SYN: {released:?}") };
+    frame_diff(&to_rs6(11, &hop6(tcp6(client, rs6(11), 40000, 8080, SYN))), b.as_ref()).unwrap();
+}
