@@ -97,8 +97,8 @@ pub(super) fn hop_limit_allows_forwarding(buf: &[u8], p: &Parsed) -> bool {
 /// replaced, the TCP/UDP checksum updated once for the sixteen address words and the port. The
 /// caller has checked the hop limit; the packet is IPv6 with its TCP/UDP header in the buffer. A
 /// UDP checksum of 0 (invalid in IPv6, RFC 8200 §8.1) is left as it is, to be dropped where it
-/// is checked, as a router leaves it.
-#[inline]
+/// is checked, as a router leaves it. Out of line: off the IPv4 path.
+#[inline(never)]
 pub(super) fn nat_rewrite6(buf: &mut [u8], p: &Parsed, end: End, new: Addr, port: u16) {
     const SRC: usize = 8;
     const DST: usize = 24;
