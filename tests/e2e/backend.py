@@ -3,11 +3,13 @@
 with its name and the SHA-256 of the body it received (uploads through vsd's tunnels).
 
 Usage: backend.py NAME ADDR PORT
-It also reports the client address it saw in an X-Client header, so tests can check that NAT keeps the
+ADDR is an IPv4 address, or an IPv6 one (`::`): then the server listens on IPv6 only (IPV6_V6ONLY), so
+that an IPv4 server may share its port. It also reports the client address it saw in an X-Client header, so tests can check that NAT keeps the
 client's source address (LVS NAT is not a proxy).
 """
 import hashlib
 import http.server
+import socket
 import socketserver
 import sys
 
@@ -51,4 +53,12 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
 
-Server((ADDR, PORT), Handler).serve_forever()
+class Server6(Server):
+    address_family = socket.AF_INET6
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        super().server_bind()
+
+
+(Server6 if ":" in ADDR else Server)((ADDR, PORT), Handler).serve_forever()

@@ -173,11 +173,12 @@ blob_backends() {
     done
 }
 
-# add_http_port NAME PORT: one more backend.py HTTP server, on PORT, in the namespace of a backend that
-# add_backend made (persistent services need one server answering on several ports).
+# add_http_port NAME PORT [ADDR]: one more backend.py HTTP server, on PORT, in the namespace of a
+# backend that add_backend made (persistent services need one server answering on several ports).
+# ADDR is 0.0.0.0 unless given; `::` listens on IPv6 only, beside an IPv4 server on the same port.
 add_http_port() {
-    local name=$1 port=$2
-    ip netns exec "$(ns "$name")" "$PY" "$E2E_DIR/backend.py" "$name" 0.0.0.0 "$port" &
+    local name=$1 port=$2 addr=${3:-0.0.0.0}
+    ip netns exec "$(ns "$name")" "$PY" "$E2E_DIR/backend.py" "$name" "$addr" "$port" &
     E2E_PIDS+=($!)
 }
 
@@ -256,4 +257,62 @@ vsftpd_log_file=$E2E_TMP/vsftpd-$name.log
 CONF
     ip netns exec "$(ns "$name")" vsftpd "$conf" &
     E2E_PIDS+=($!)
+}
+
+# ---- IPv6 (dual stack). mkns turns IPv6 off in every namespace; these turn it back on where a test
+# wants it, with addresses from 2001:db8::/32 only:
+#   ext link 2001:db8:1::/64: vsd 2001:db8:1::2, router 2001:db8:1::1, clients 2001:db8:1::10..
+#   int link 2001:db8:2::/64: vsd 2001:db8:2::1, router 2001:db8:2::254, backends 2001:db8:2::11..
+# vsd's own namespace keeps IPv6 off: its kernel must not answer on vsd-ext/vsd-int.
+
+# ipv6_on NS IFNAME...: IPv6 on these interfaces of namespace NS, without duplicate address
+# detection (addresses are usable at once) and without router solicitations.
+ipv6_on() {
+    local n=$1 ifname; shift
+    inns "$n" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+    for ifname in "$@"; do
+        inns "$n" sysctl -qw "net.ipv6.conf.$ifname.accept_dad=0" "net.ipv6.conf.$ifname.accept_ra=0" \
+            "net.ipv6.conf.$ifname.router_solicitations=0" "net.ipv6.conf.$ifname.disable_ipv6=0"
+    done
+}
+
+# e2e_ipv6 [NCLIENTS]: after e2e_setup, make its topology dual stack: the clients
+# 2001:db8:1::10.. (as many as NCLIENTS, 20 by default), the router on both links, forwarding.
+# The bridges stop MLD snooping: vsd joins no multicast group, and its solicited-node multicast must
+# reach it whatever the hosts' reports taught the bridge.
+e2e_ipv6() {
+    local nclients=${1:-20} i br
+    for br in bext bint; do ip -n "$(ns sw)" link set "$br" type bridge mcast_snooping 0; done
+    ipv6_on cl eth0
+    for i in $(seq 0 $((nclients - 1))); do
+        ip -n "$(ns cl)" addr add "2001:db8:1::$((10 + i))/64" dev eth0 nodad
+    done
+    ipv6_on rt eth0 eth1
+    ip -n "$(ns rt)" addr add 2001:db8:1::1/64 dev eth0 nodad
+    ip -n "$(ns rt)" addr add 2001:db8:2::254/64 dev eth1 nodad
+    inns rt sysctl -qw net.ipv6.conf.all.forwarding=1
+}
+
+# add_backend6 NAME ADDR4 ADDR6 PORT nat|dr [VIP6...]: add_backend's backend (IPv4 ADDR4, server on
+# PORT), dual stack: also ADDR6/64 on the int link and a second server on [::]:PORT. NAT backends
+# route IPv6 through vsd (2001:db8:2::1); DR backends hold the IPv6 VIPs on lo (/128, nodad) and
+# answer clients via the router (2001:db8:2::254). Linux answers Neighbour Solicitations only for
+# addresses of the interface they arrive on, so a VIP on lo needs no arp_ignore counterpart.
+add_backend6() {
+    local name=$1 addr4=$2 addr6=$3 port=$4 mode=$5 vip; shift 5
+    add_backend "$name" "$addr4" "$port" "$mode"
+    ipv6_on "$name" eth0 lo
+    ip -n "$(ns "$name")" addr add "$addr6/64" dev eth0 nodad
+    if [ "$mode" = nat ]; then
+        ip -n "$(ns "$name")" -6 route add default via 2001:db8:2::1
+    else
+        for vip in "$@"; do ip -n "$(ns "$name")" addr add "$vip/128" dev lo nodad; done
+        ip -n "$(ns "$name")" -6 route add default via 2001:db8:2::254
+    fi
+    add_http_port "$name" "$port" ::
+}
+
+# http_get6 SRC URL: http_get over IPv6 (URL with a bracketed literal: http://[2001:db8:1::100]/).
+http_get6() {
+    inns cl curl -6 -g -s --max-time 5 --interface "$1" "$2"
 }
