@@ -107,9 +107,12 @@ impl Steering {
             return None;
         }
         let client = match p.l4 {
-            // ICMPv6 keeps no per-client state yet: Neighbour Discovery and echo are host
-            // functions, like ARP, and errors about our connections are not translated yet (any
-            // worker counts them). Whichever worker receives it.
+            // An ICMPv6 error belongs to the connection of the datagram it quotes (RFC 4443 types
+            // 1-4); Neighbour Discovery and echo are host functions, like ARP: whichever worker
+            // receives them.
+            L4::Icmp { ty: 1..=4, .. } if p.ethertype == ethertype::IPV6 => {
+                quoted_client6(p, frame, &is_local)?
+            }
             L4::Icmp { .. } if p.ethertype == ethertype::IPV6 => return None,
             // An ICMP error belongs to the connection of the datagram it quotes.
             L4::Icmp { ty: 3 | 11 | 12, .. } => quoted_client(p, frame, &is_local)?,
@@ -136,6 +139,18 @@ fn quoted_client(p: &Parsed, frame: &[u8], is_local: &impl Fn(&Addr) -> bool) ->
                 .then(|| crate::wire::Ipv4Packet::new_unchecked(tunnelled).src());
         }
     }
+    Some(if is_local(&src) { dst } else { src })
+}
+
+/// [`quoted_client`] for an ICMPv6 error: the quoted IPv6 header follows the 8-byte ICMPv6 header.
+fn quoted_client6(p: &Parsed, frame: &[u8], is_local: &impl Fn(&Addr) -> bool) -> Option<Addr> {
+    let end = (p.l3_off + p.l3_len as usize).min(frame.len());
+    let quote = frame.get(p.l4_off + crate::wire::icmpv6::HEADER_LEN..end)?;
+    let q = crate::wire::Ipv6Packet::new_unchecked(quote);
+    if quote.len() < crate::wire::ipv6::HEADER_LEN {
+        return None;
+    }
+    let (src, dst) = (q.src(), q.dst());
     Some(if is_local(&src) { dst } else { src })
 }
 

@@ -25,6 +25,7 @@ mod forward;
 mod hops;
 mod host;
 mod host6;
+mod icmp6_error;
 mod icmp_error;
 mod loads;
 mod output;

@@ -206,13 +206,14 @@ impl<B: PacketBuf> Worker<B> {
         }
     }
 
-    /// An IPv6 packet to our MAC that is neither TCP nor UDP: Neighbour Discovery, echo, or a
-    /// drop. ICMPv6 errors about our connections are not translated yet: counted as `icmp`.
+    /// An IPv6 packet to our MAC that is neither TCP nor UDP: Neighbour Discovery, echo, ICMPv6
+    /// errors about our connections ([`super::icmp6_error`]), or a drop.
     #[inline(never)]
     fn other_ipv6(&mut self, now: Instant, rx: Rx, p: &Parsed, buf: &mut [u8]) -> Verdict {
         let local = || self.snap.local_iface(p.dst).is_some();
         match p.l4 {
             _ if is_ndp(p) => self.ndp(now, rx, p, buf),
+            L4::Icmp { ty, .. } if super::icmp6_error::is_error6(ty) => self.icmp6_error(p, buf),
             L4::Icmp { ty: msg_type::ECHO_REQUEST, .. } if local() || self.snap.is_vip(p.dst) => {
                 self.echo6_reply(rx.iface, p, buf)
             }

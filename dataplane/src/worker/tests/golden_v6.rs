@@ -269,6 +269,107 @@ fn forwarding_rows() -> Vec<Row> {
     ]
 }
 
+/// An ICMPv6 error from `src` to `dst` quoting `quote`, with its checksum.
+fn icmp6_err(src: [u8; 16], dst: [u8; 16], ty: u8, code: u8, quote: &[u8]) -> Vec<u8> {
+    let mut m = vec![ty, code, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(quote);
+    crate::wire::Icmpv6Packet::new_unchecked(&mut m[..]).fill_checksum(&src, &dst);
+    craft::ipv6(src, dst, 58, 64, &m)
+}
+
+/// `quote` with its source or destination address and port replaced (its own checksum kept, as
+/// the translation keeps it).
+fn requote(mut quote: Vec<u8>, dst: bool, addr: [u8; 16], port: u16) -> Vec<u8> {
+    let (a, pt) = if dst { (24, 42) } else { (8, 40) };
+    quote[a..a + 16].copy_from_slice(&addr);
+    quote[pt..pt + 2].copy_from_slice(&port.to_be_bytes());
+    quote
+}
+
+fn icmp6_error_rows() -> Vec<Row> {
+    let syn = from_client6(&tcp6(CLIENT6, VIP6_NAT, 40000, 80, SYN));
+    // What vsd sent the server, and what the server's reply to the client looked like after NAT.
+    let to_server = hop6(tcp6(CLIENT6, rs6(11), 40000, 8080, SYN));
+    let to_client = hop6(tcp6(VIP6_NAT, CLIENT6, 80, 40000, SYNACK));
+    let from_int = |n: u8, ip: &[u8]| eth(INT_MAC, rs_mac(n), 0x86dd, ip);
+    vec![
+        row6(
+            "icmpv6: an error from the server's side is translated to the VIP and goes to the client",
+            INT,
+            from_int(11, &icmp6_err(rs6(11), CLIENT6, 1, 4, &to_server)),
+            Expect::Tx(
+                EXT,
+                to_client6(&hop6(icmp6_err(
+                    VIP6_NAT,
+                    CLIENT6,
+                    1,
+                    4,
+                    &requote(to_server.clone(), true, VIP6_NAT, 80),
+                ))),
+            ),
+        )
+        .prior(EXT, syn.clone()),
+        row6(
+            "icmpv6: an error from the client's side is translated to the server and goes to it",
+            EXT,
+            from_client6(&icmp6_err(CLIENT6, VIP6_NAT, 1, 4, &to_client)),
+            Expect::Tx(
+                INT,
+                to_rs6(
+                    11,
+                    &hop6(icmp6_err(
+                        CLIENT6,
+                        rs6(11),
+                        1,
+                        4,
+                        &requote(to_client.clone(), false, rs6(11), 8080),
+                    )),
+                ),
+            ),
+        )
+        .prior(EXT, syn.clone()),
+        row6(
+            "icmpv6: a DR error from the client's side goes on to the server, only the MAC changes",
+            EXT,
+            from_client6(&icmp6_err(CLIENT6, VIP6_DR, 3, 0, &tcp6(VIP6_DR, CLIENT6, 80, 40000, SYNACK))),
+            Expect::Tx(
+                INT,
+                to_rs6(21, &icmp6_err(CLIENT6, VIP6_DR, 3, 0, &tcp6(VIP6_DR, CLIENT6, 80, 40000, SYNACK))),
+            ),
+        )
+        .prior(EXT, from_client6(&tcp6(CLIENT6, VIP6_DR, 40000, 80, SYN))),
+        row6(
+            "icmpv6: an error with a bad checksum",
+            INT,
+            {
+                let mut f = from_int(11, &icmp6_err(rs6(11), CLIENT6, 1, 4, &to_server));
+                f[14 + 40 + 2] ^= 0x55;
+                f
+            },
+            Expect::Drop(DropReason::Icmp),
+        )
+        .prior(EXT, syn.clone()),
+        row6(
+            "icmpv6: an error about no connection of ours",
+            INT,
+            from_int(11, &icmp6_err(rs6(11), CLIENT6, 1, 4, &to_server)),
+            Expect::Drop(DropReason::Icmp),
+        ),
+        row6(
+            "icmpv6: an error quoting a packet cut before its ports",
+            INT,
+            from_int(11, &icmp6_err(rs6(11), CLIENT6, 1, 4, &to_server[..42])),
+            Expect::Drop(DropReason::Icmp),
+        )
+        .prior(EXT, syn),
+    ]
+}
+
+#[test]
+fn icmp6_error_table() {
+    run(icmp6_error_rows());
+}
+
 #[test]
 fn ndp_table() {
     run(ndp_rows());
