@@ -62,7 +62,11 @@ impl<B: PacketBuf> Worker<B> {
             Verdict::TooBig { to, mtu } => {
                 let v = if self.tunnel.icmp_allowed(now) {
                     self.stats.count_drop(DropReason::TooBig);
-                    self.frag_needed(&mut pkt, to, mtu)
+                    if to.is_v4() {
+                        self.frag_needed(&mut pkt, to, mtu)
+                    } else {
+                        self.packet_too_big(&mut pkt, to, mtu)
+                    }
                 } else {
                     Verdict::Drop(DropReason::IcmpRateLimit)
                 };

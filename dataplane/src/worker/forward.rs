@@ -190,10 +190,10 @@ impl<B: PacketBuf> Worker<B> {
     fn too_big(&self, p: &Parsed, buf: &[u8], to: Addr) -> Option<Verdict> {
         let nh = self.snap.routes.lookup(to)?;
         let mtu = self.snap.ifaces[nh.iface as usize].mtu;
-        // IPv6 is never fragmented on the way (RFC 8200 §5). Packet Too Big back to the sender
-        // comes with the IPv6 MTU work; until then the packet is dropped and counted.
+        // IPv6 is never fragmented on the way (RFC 8200 §5): too big is too big, whatever the
+        // packet says; the sender gets Packet Too Big.
         if p.is_ipv6() {
-            return (p.l3_len > u32::from(mtu)).then_some(Verdict::Drop(DropReason::TooBig));
+            return (p.l3_len > u32::from(mtu)).then_some(Verdict::TooBig { to: p.src, mtu });
         }
         let df = Ipv4Packet::new_unchecked(&buf[p.l3_off..]).dont_frag();
         (p.l3_len > u32::from(mtu) && df).then_some(Verdict::TooBig { to: p.src, mtu })

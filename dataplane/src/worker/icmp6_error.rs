@@ -13,14 +13,23 @@
 
 use super::verdict::Verdict;
 use super::Worker;
-use crate::addr::{FlowKey, Proto};
+use crate::addr::{Addr, FlowKey, Proto};
 use crate::buf::PacketBuf;
 use crate::conn::{Dir, Fwd};
 use crate::stats::DropReason;
-use crate::wire::{get_u16, icmpv6, ipv6, set_u16, Icmpv6Packet, Ipv6Packet, Parsed};
+use crate::wire::{
+    ethernet, ethertype, get_u16, icmpv6, ip_proto, ipv6, set_u16, Icmpv6Packet, Ipv6Packet, Parsed,
+};
 
 /// Hop limit field of the IPv6 header.
 const HOP_LIMIT: usize = 7;
+/// An ICMPv6 error may carry as much of the packet as fits in the IPv6 minimum MTU (RFC 4443
+/// §2.4 (c)).
+const MAX_ERROR_LEN: usize = 1280;
+/// Outer IPv6 plus ICMPv6 header in front of the quote.
+const ERROR_HEAD: usize = ipv6::HEADER_LEN + icmpv6::HEADER_LEN;
+/// Hop limit of the errors vsd builds (Linux's default `hop_limit`).
+const ERROR_HOP_LIMIT: u8 = 64;
 
 /// The ICMPv6 error types vsd matches to connections (RFC 4443 §3).
 #[inline]
@@ -30,6 +39,51 @@ pub(super) fn is_error6(ty: u8) -> bool {
 }
 
 impl<B: PacketBuf> Worker<B> {
+    /// Turn the client's IPv6 packet in `pkt` (untagged, padding trimmed) into "packet too big,
+    /// MTU `mtu`" addressed to the client (RFC 4443 §3.2), from the director's address on the
+    /// client's side, quoting as much of the packet as fits in 1280 bytes: IPv6 routers never
+    /// fragment, so this is how the client's path MTU discovery learns the way is narrower.
+    pub(super) fn packet_too_big(&mut self, pkt: &mut B, client: Addr, mtu: u16) -> Verdict {
+        let src = self
+            .snap
+            .routes
+            .lookup(client)
+            .and_then(|nh| self.snap.ifaces[nh.iface as usize].source_for(client))
+            .filter(|a| !a.is_v4());
+        let Some(src) = src else { return Verdict::Drop(DropReason::NoRoute) };
+        let l3 = ethernet::HEADER_LEN;
+        let quote = (pkt.len() - l3).min(MAX_ERROR_LEN - ERROR_HEAD);
+        pkt.trim(pkt.len() - l3 - quote);
+        // The quote stays where it is; the new headers go in front of it, over the old Ethernet one.
+        if !pkt.prepend(ERROR_HEAD) {
+            return Verdict::Drop(DropReason::NoHeadroom);
+        }
+        let frame = pkt.as_mut();
+        set_u16(frame, 12, ethertype::IPV6);
+        {
+            let mut msg = Icmpv6Packet::new_unchecked(&mut frame[l3 + ipv6::HEADER_LEN..]);
+            msg.set_msg_type(icmpv6::msg_type::PACKET_TOO_BIG);
+            msg.set_msg_code(0);
+            msg.set_pkt_too_big_mtu(u32::from(mtu));
+            msg.fill_checksum(&src.0, &client.0);
+        }
+        let mut ip = Ipv6Packet::new_unchecked(&mut frame[l3..l3 + ipv6::HEADER_LEN]);
+        ip.set_version(6);
+        ip.set_traffic_class(0);
+        ip.set_flow_label(0);
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "at most 1240 bytes: the quote is cut to fit 1280"
+        )]
+        ip.set_payload_len((icmpv6::HEADER_LEN + quote) as u16);
+        ip.set_next_header(ip_proto::ICMPV6);
+        ip.set_hop_limit(ERROR_HOP_LIMIT);
+        ip.set_src_addr(src.0);
+        ip.set_dst_addr(client.0);
+        self.stats.icmp_errors_sent.inc();
+        Verdict::Route { to: client, on_link: false }
+    }
+
     /// An ICMPv6 error (`p` says so): translate or forward it if it belongs to one of our
     /// connections.
     pub(super) fn icmp6_error(&mut self, p: &Parsed, buf: &mut [u8]) -> Verdict {

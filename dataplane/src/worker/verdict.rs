@@ -38,8 +38,9 @@ pub(crate) enum Verdict {
         to: Addr,
         len: u32,
     },
-    /// Too big for the way out, with DF: answer "fragmentation needed, next-hop MTU `mtu`" to
-    /// `to`, the packet's sender (its quote is the packet as the sender sent it).
+    /// Too big for the way out, with DF (any IPv6 packet): answer "fragmentation needed" (IPv4)
+    /// or "packet too big" (IPv6) with next-hop MTU `mtu` to `to`, the packet's sender (its quote
+    /// is the packet as the sender sent it).
     TooBig {
         to: Addr,
         mtu: u16,

@@ -365,6 +365,54 @@ fn icmp6_error_rows() -> Vec<Row> {
     ]
 }
 
+/// The IPv6 rig with the internal link at MTU 1400.
+fn narrow6() -> Rig {
+    let mut s = Arc::try_unwrap(snapshot6()).expect("fresh");
+    s.ifaces[1].mtu = 1400;
+    s.min_mtu = 1400;
+    let mut r = Rig::with(Arc::new(s));
+    let na = |from: [u8; 16], mac, to| craft::ndp_na(from, to, from, NdpFlags::SOLICITED, Some(mac));
+    r.rx(EXT, &eth(EXT_MAC, CLIENT_MAC, 0x86dd, &na(CLIENT6, CLIENT_MAC, EXT6)));
+    r.rx(INT, &eth(INT_MAC, rs_mac(11), 0x86dd, &na(rs6(11), rs_mac(11), INT6)));
+    r
+}
+
+fn mtu6_rows() -> Vec<Row> {
+    let syn = from_client6(&tcp6(CLIENT6, VIP6_NAT, 40000, 80, SYN));
+    let big = craft::tcp_v6(CLIENT6, VIP6_NAT, 40000, 80, ACK, &[0x5a; 1400]);
+    let fits = craft::tcp_v6(CLIENT6, VIP6_NAT, 40000, 80, ACK, &[0x5a; 1340]);
+    let ptb = {
+        let quote = &big[..1280 - 48];
+        let mut m = vec![2, 0, 0, 0, 0, 0, 0x05, 0x78];
+        m.extend_from_slice(quote);
+        crate::wire::Icmpv6Packet::new_unchecked(&mut m[..]).fill_checksum(&EXT6, &CLIENT6);
+        to_client6(&craft::ipv6(EXT6, CLIENT6, 58, 64, &m))
+    };
+    vec![
+        super::golden::row("mtu6: what fits the narrower link goes", EXT, from_client6(&fits), {
+            let mut out = craft::tcp_v6(CLIENT6, rs6(11), 40000, 8080, ACK, &[0x5a; 1340]);
+            out[7] -= 1;
+            Expect::Tx(INT, to_rs6(11, &out))
+        })
+        .on(narrow6)
+        .prior(EXT, syn.clone()),
+        super::golden::row(
+            "mtu6: too big for the way out: Packet Too Big to the client, quoting what it sent, 1280 bytes at most",
+            EXT,
+            from_client6(&big),
+            Expect::Tx(EXT, ptb),
+        )
+        .on(narrow6)
+        .prior(EXT, syn)
+        .counting(DropReason::TooBig),
+    ]
+}
+
+#[test]
+fn mtu6_table() {
+    run(mtu6_rows());
+}
+
 #[test]
 fn icmp6_error_table() {
     run(icmp6_error_rows());
