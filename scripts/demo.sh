@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: a namespace topology (see tests/e2e/lib.sh), vsd on deploy/examples/demo.yaml, real
-# curl clients from 20 addresses against a NAT VIP and a DR VIP, then the spread and vsd's own
-# counters. Everything is torn down at the end, also on failure or Ctrl-C.
+# curl clients from 20 addresses against a NAT VIP and a DR VIP (the spread), then a persistent VIP
+# (each client stays on its backend, on two ports: connection affinity, what vsd is built around),
+# and vsd's own counters. Everything is torn down at the end, also on failure or Ctrl-C.
 set -u
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 source "$REPO/tests/e2e/lib.sh"
@@ -31,6 +32,28 @@ for target in "198.18.0.100 web (NAT, rr)" "198.18.0.101 web-dr (DR, rr)"; do
         printf '  %-6s %4d  %s\n' "$b" "${spread[$b]}" "$(printf '#%.0s' $(seq "${spread[$b]}"))"
     done
     unset spread
+done
+echo
+echo "demo: persistence (connection affinity): service web-sticky (NAT, rr, persistent 5m) on"
+echo "      198.18.0.102, ports 80 and 443 sharing one template per client (plain HTTP on both here)."
+echo "demo: each of 20 clients makes 3 connections to port 80, then 3 to port 443:"
+stuck=0
+declare -A clients=()
+for c in $(seq 10 29); do
+    seen=()
+    for port in 80 80 80 443 443 443; do
+        seen+=("$(http_get "198.18.0.$c" "http://198.18.0.102:$port/" || echo error)")
+    done
+    printf '  198.18.0.%-3s %s %s %s | %s %s %s\n' "$c" "${seen[@]}"
+    if [ "$(printf '%s\n' "${seen[@]}" | sort -u | wc -l)" -eq 1 ] && [ "${seen[0]}" != error ]; then
+        stuck=$((stuck + 1))
+        clients[${seen[0]}]=$(( ${clients[${seen[0]}]:-0} + 1 ))
+    fi
+done
+echo "demo: $stuck/20 clients kept one backend for all 6 connections, across both ports;"
+echo "      the first connection of each client was scheduled (rr), the rest followed its template:"
+for b in $(printf '%s\n' "${!clients[@]}" | sort); do
+    printf '  %-6s %2d clients\n' "$b" "${clients[$b]}"
 done
 echo
 echo "demo: vsd's own view (SIGUSR1):"
