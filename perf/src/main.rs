@@ -72,7 +72,8 @@ struct SynthArgs {
 /// The traffic.
 #[derive(Args, Debug, Clone)]
 struct Shape {
-    /// Profiles, comma-separated.
+    /// Profiles, comma-separated; `established6` is `established` over IPv6 (NAT66), and run
+    /// beside `established` its cycles per packet are compared with those.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "established")]
     profile: Vec<Profile>,
     /// Distinct connections.
@@ -213,6 +214,7 @@ fn run(specs: Vec<Spec>, common: CommonArgs, opts: Options) -> Result<Report, St
         print!("{}", pr.table(&report.machine));
         report.profiles.push(pr);
     }
+    print!("{}", vsd_perf::result::twin_comparisons(&report.profiles));
     if let Some(path) = &common.json {
         write_json(path, &report)?;
     }

@@ -13,10 +13,12 @@
 //! shuffled order. So consecutive packets belong to unrelated flows, and neither the index buckets
 //! nor the connection entries (which vsd allocates in SYN order) are walked in an order that a
 //! hardware prefetcher could follow: lookups miss the cache as real traffic makes them miss.
-//! Frames are the 60-byte Ethernet minimum (64 on the wire with the FCS), as in RFC 2544 tests.
+//! Frames are the 60-byte Ethernet minimum (64 on the wire with the FCS), as in RFC 2544 tests;
+//! `established6` sends the smallest IPv6 TCP segment there is, 74 bytes (14 + 40 + 20, above the
+//! minimum, so unpadded).
 
 use crate::topology::{
-    self, FIRST_PERSIST_DPORT, FIRST_SPORT, GATEWAY_MAC, RS_PORT, VIP, VIP_PERSIST, VPORT,
+    self, FIRST_PERSIST_DPORT, FIRST_SPORT, GATEWAY_MAC, RS_PORT, VIP, VIP6, VIP_PERSIST, VPORT,
 };
 use vsd_dataplane::craft::{self, tcp_flags};
 use vsd_dataplane::wire::ethertype;
@@ -46,11 +48,20 @@ pub enum Profile {
     Mixed,
     /// `established` with simple-IMIX sizes: IP packets of 40, 576 and 1500 bytes, 7:4:1.
     Imix,
+    /// `established` over IPv6 (NAT66): clients in 2001:db8::/32 to an IPv6 VIP and real
+    /// servers, 74-byte TCP ACKs after one SYN per flow.
+    Established6,
 }
 
 impl Profile {
-    pub const ALL: [Profile; 5] =
-        [Profile::Established, Profile::Syn, Profile::Persist, Profile::Mixed, Profile::Imix];
+    pub const ALL: [Profile; 6] = [
+        Profile::Established,
+        Profile::Syn,
+        Profile::Persist,
+        Profile::Mixed,
+        Profile::Imix,
+        Profile::Established6,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -59,6 +70,20 @@ impl Profile {
             Profile::Persist => "persist",
             Profile::Mixed => "mixed",
             Profile::Imix => "imix",
+            Profile::Established6 => "established6",
+        }
+    }
+
+    /// Whether the profile's traffic is IPv6 (and vsd's config gets the IPv6 side).
+    pub fn is_v6(self) -> bool {
+        self == Profile::Established6
+    }
+
+    /// The IPv4 profile this one is the IPv6 twin of.
+    pub fn v4_twin(self) -> Option<Profile> {
+        match self {
+            Profile::Established6 => Some(Profile::Established),
+            _ => None,
         }
     }
 
@@ -149,6 +174,13 @@ pub fn flow(spec: &Spec, i: u32) -> ([u8; 4], u16, [u8; 4], u16) {
     }
 }
 
+/// The client side of flow `i` of an IPv6 profile: [`flow`]'s ports, client `c`'s IPv6 address
+/// and the IPv6 VIP.
+pub fn flow6(spec: &Spec, i: u32) -> ([u8; 16], u16, [u8; 16], u16) {
+    let (_, sport, _, dport) = flow(spec, i);
+    (topology::client6(i % spec.clients), sport, VIP6, dport)
+}
+
 /// The real server that round robin gives flow `i` (0-based): vsd's `rr` starts at the first
 /// server and the SYNs come in flow order on one worker.
 #[allow(clippy::cast_possible_truncation, reason = "below real_servers, a u8")]
@@ -193,6 +225,11 @@ fn pad(mut frame: Vec<u8>) -> Vec<u8> {
 }
 
 fn from_client(spec: &Spec, i: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    if spec.profile.is_v6() {
+        let (src, sport, dst, dport) = flow6(spec, i);
+        let ip = craft::tcp_v6(src, dst, sport, dport, flags, payload);
+        return pad(craft::ethernet(topology::EXT_MAC, GATEWAY_MAC, ethertype::IPV6, &ip));
+    }
     let (src, sport, dst, dport) = flow(spec, i);
     let ip = craft::tcp_v4(src, dst, sport, dport, flags, payload);
     pad(craft::ethernet(topology::EXT_MAC, GATEWAY_MAC, ethertype::IPV4, &ip))
@@ -265,9 +302,15 @@ mod tests {
     fn decode(f: &[u8]) -> Seen {
         let p = parse_frame(f).expect("a valid frame");
         let L4::Tcp { sport, dport, flags } = p.l4 else { panic!("not TCP: {:?}", p.l4) };
-        assert!(Ipv4Packet::new_checked(&f[14..]).unwrap().verify_checksum());
         let ip_len = p.l3_len as usize;
-        let tcp = TcpPacket::new_checked(&f[34..14 + ip_len]).unwrap();
+        let tcp = if u16::from_be_bytes([f[12], f[13]]) == ethertype::IPV6 {
+            assert_eq!(f[14] >> 4, 6);
+            assert_eq!(usize::from(u16::from_be_bytes([f[18], f[19]])) + 40, f.len() - 14, "payload length");
+            TcpPacket::new_checked(&f[54..]).unwrap()
+        } else {
+            assert!(Ipv4Packet::new_checked(&f[14..]).unwrap().verify_checksum());
+            TcpPacket::new_checked(&f[34..14 + ip_len]).unwrap()
+        };
         assert!(tcp.verify_checksum(&p.src, &p.dst), "TCP checksum");
         Seen { src: p.src, dst: p.dst, sport, dport, flags: flags.0, len: f.len() }
     }
@@ -303,6 +346,32 @@ mod tests {
                 })
                 .collect();
             assert_eq!(acks, syns);
+        }
+    }
+
+    #[test]
+    fn established6_is_established_over_ipv6_in_74_byte_frames() {
+        let s = spec(Profile::Established6, 1000, 16);
+        let v4 = frames(&spec(Profile::Established, 1000, 16));
+        let f = frames(&s);
+        assert_eq!((f.len(), s.packets()), (v4.len(), v4.len()));
+        let vip6 = Addr::from_v6(VIP6);
+        let mut syns = HashSet::new();
+        for (j, (fr, fr4)) in f.iter().zip(&v4).enumerate() {
+            assert_eq!(fr.len(), 74, "14 + 40 + 20 bytes, no padding");
+            assert_eq!(fr[..6], topology::EXT_MAC);
+            assert_eq!(fr[12..14], ethertype::IPV6.to_be_bytes());
+            let (d, d4) = (decode(fr), decode(fr4));
+            // The same flow, flags and order as `established`, over IPv6.
+            assert_eq!((d.flags, d.sport, d.dport), (d4.flags, d4.sport, d4.dport), "frame {j}");
+            assert_eq!(d.dst, vip6);
+            let c = (0..16).find(|&c| Addr::from_v4(topology::client(c)) == d4.src).unwrap();
+            assert_eq!(d.src, Addr::from_v6(topology::client6(c)));
+            if j < 1000 {
+                assert!(syns.insert((d.src, d.sport)), "each SYN is a distinct flow");
+            } else {
+                assert!(syns.contains(&(d.src, d.sport)));
+            }
         }
     }
 

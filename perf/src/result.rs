@@ -270,6 +270,37 @@ impl ProfileRun {
     }
 }
 
+impl ProfileRun {
+    /// vsd's cycles per packet, median over the repetitions that measured it.
+    pub fn vsd_cycles_per_packet(&self) -> Option<f64> {
+        let runs = self.repetitions.iter().flatten().filter(|r| r.program == Program::Vsd);
+        median(runs.filter_map(|r| r.cycles_per_packet).collect())
+    }
+}
+
+/// A line per IPv6 profile whose IPv4 twin ran in the same invocation: vsd's cycles per packet on
+/// both and their ratio, and both ratios to testpmd 5tswap (per second of CPU).
+pub fn twin_comparisons(profiles: &[ProfileRun]) -> String {
+    let mut o = String::new();
+    for six in profiles {
+        let Some(twin) = six.spec.profile.v4_twin() else { continue };
+        let Some(four) = profiles.iter().find(|p| p.spec.profile == twin) else { continue };
+        let (Some(c6), Some(c4)) = (six.vsd_cycles_per_packet(), four.vsd_cycles_per_packet()) else {
+            continue;
+        };
+        let _ = writeln!(
+            o,
+            "== {} / {}: vsd {c6:.1} / {c4:.1} cycles/packet = {:.2}; vsd/testpmd-5tswap {} and {} (per second of CPU)",
+            six.spec.profile.name(),
+            four.spec.profile.name(),
+            c6 / c4,
+            fmt_ratio(six.ratios.per_cpu_second_5tswap),
+            fmt_ratio(four.ratios.per_cpu_second_5tswap),
+        );
+    }
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,6 +446,38 @@ mod tests {
         let t = pr.table(&machine());
         assert!(!t.contains("ratios"), "{t}");
         assert!(t.contains("RSS 222 MiB"), "{t}");
+    }
+
+    #[test]
+    fn an_ipv6_profile_is_compared_with_its_ipv4_twin() {
+        let profile = |p, vsd_fwd: &[f64]| {
+            let reps: Vec<_> = vsd_fwd
+                .iter()
+                .map(|&f| vec![run(Program::Vsd, f), run(Program::Testpmd5tswap, 13e6)])
+                .collect();
+            ProfileRun {
+                spec: Spec::new(p, 1024),
+                packets_per_pass: 4096,
+                mem_mb: 1024,
+                mbufs: 20_479,
+                warmup_s: 1,
+                window_s: 1,
+                ratios: Ratios::of(&reps),
+                repetitions: reps,
+            }
+        };
+        // 2.6 GHz: 8 Mpps is 325 cycles per packet, 6.5 Mpps 400.
+        let four = profile(Profile::Established, &[8e6, 7e6, 8.125e6]);
+        let six = profile(Profile::Established6, &[6.5e6, 6.5e6, 6e6]);
+        assert_eq!(four.vsd_cycles_per_packet(), Some(2.6e9 / 8e6));
+        let t = twin_comparisons(&[four.clone(), six.clone()]);
+        assert_eq!(
+            t,
+            "== established6 / established: vsd 400.0 / 325.0 cycles/packet = 1.23; \
+             vsd/testpmd-5tswap 0.50 and 0.62 (per second of CPU)\n"
+        );
+        assert_eq!(twin_comparisons(&[six]), "", "no twin, no line");
+        assert_eq!(twin_comparisons(&[four]), "");
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! change when a given budget cannot hold it.
 
 use crate::profile::{Profile, Spec};
-use crate::topology::{self, dotted, mac_text};
+use crate::topology::{self, dotted, mac_text, text6};
 use std::fmt::Write;
 use std::path::Path;
 
@@ -111,6 +111,8 @@ impl Memory {
 
 /// vsd's config for a run: one worker on lcore 1 (lcore 0 is vsd's control thread), the ext and
 /// int interfaces with static neighbours, the NAT service, and for `persist` the port-0 service.
+/// For an IPv6 profile the interfaces are dual stack, with IPv6 addresses, static IPv6
+/// neighbours and a `::/0` route beside the IPv4 ones, and a NAT66 service follows the NAT one.
 pub fn vsd_config(spec: &Spec, mem: Memory, file_prefix: &str, pcap: &Path, admin_socket: &Path) -> String {
     let eal = eal_args(mem.mem_mb, file_prefix, pcap);
     config_text(spec, &eal, "net_pcap0", mem.mbufs, admin_socket)
@@ -134,30 +136,49 @@ pub fn config_text(spec: &Spec, eal: &[String], ext_port: &str, mbufs: u32, admi
     let _ = writeln!(y, "workers: {{ lcores: [{WORKER_LCORE}] }}\ninterfaces:");
     let neighbour =
         |a: [u8; 4], m: [u8; 6]| format!("      - {{ address: {}, mac: \"{}\" }}\n", dotted(a), mac_text(m));
-    let ifc = |name: &str, port: &str, addr: [u8; 4]| {
+    let neighbour6 = |a: [u8; 16], m: [u8; 6]| {
+        format!("      - {{ address: \"{}\", mac: \"{}\" }}\n", text6(a), mac_text(m))
+    };
+    let v6 = spec.profile.is_v6();
+    let ifc = |name: &str, port: &str, addr: [u8; 4], addr6: [u8; 16]| {
         let a = dotted(addr);
+        let a6 = if v6 { format!(", \"{}/{}\"", text6(addr6), topology::SUBNET_LEN6) } else { String::new() };
         format!(
-            "  - name: {name}\n    port: {port}\n    addresses: [{a}/{}]\n    neighbours:\n",
+            "  - name: {name}\n    port: {port}\n    addresses: [{a}/{}{a6}]\n    neighbours:\n",
             topology::SUBNET_LEN
         )
     };
-    y += &ifc("ext", ext_port, topology::EXT_ADDR);
+    y += &ifc("ext", ext_port, topology::EXT_ADDR, topology::EXT_ADDR6);
     y += &neighbour(topology::GATEWAY, topology::GATEWAY_MAC);
-    y += &ifc("int", "net_null0", topology::INT_ADDR);
+    if v6 {
+        y += &neighbour6(topology::GATEWAY6, topology::GATEWAY_MAC);
+    }
+    y += &ifc("int", "net_null0", topology::INT_ADDR, topology::INT_ADDR6);
     for i in 0..spec.real_servers {
         let (a, m) = topology::real_server(i);
         y += &neighbour(a, m);
     }
-    let _ =
-        writeln!(y, "routes:\n  - {{ prefix: 0.0.0.0/0, via: {} }}\nservices:", dotted(topology::GATEWAY));
-    let service = |name: &str, vip: [u8; 4], port: u16, extra: &str, rs_port: Option<u16>| {
-        let mut s = format!(
-            "  - name: {name}\n    vips: [{}]\n    protocol: tcp\n    ports: [{port}]\n",
-            dotted(vip)
-        );
+    if v6 {
+        for i in 0..spec.real_servers {
+            let (a, m) = topology::real_server6(i);
+            y += &neighbour6(a, m);
+        }
+    }
+    let _ = writeln!(y, "routes:\n  - {{ prefix: 0.0.0.0/0, via: {} }}", dotted(topology::GATEWAY));
+    if v6 {
+        let _ = writeln!(y, "  - {{ prefix: \"::/0\", via: \"{}\" }}", text6(topology::GATEWAY6));
+    }
+    y += "services:\n";
+    // `vip` and the real servers' addresses as config text: IPv4, or quoted IPv6.
+    let service = |name: &str, vip: String, port: u16, extra: &str, rs_port: Option<u16>, six: bool| {
+        let mut s = format!("  - name: {name}\n    vips: [{vip}]\n    protocol: tcp\n    ports: [{port}]\n");
         s += &format!("    scheduler: rr\n    forwarding: nat\n{extra}    real_servers:\n");
         for i in 0..spec.real_servers {
-            let a = dotted(topology::real_server(i).0);
+            let a = if six {
+                format!("\"{}\"", text6(topology::real_server6(i).0))
+            } else {
+                dotted(topology::real_server(i).0)
+            };
             s += &match rs_port {
                 Some(p) => format!("      - {{ address: {a}, port: {p} }}\n"),
                 None => format!("      - {{ address: {a} }}\n"),
@@ -165,11 +186,15 @@ pub fn config_text(spec: &Spec, eal: &[String], ext_port: &str, mbufs: u32, admi
         }
         s
     };
-    y += &service("perf-nat", topology::VIP, topology::VPORT, "", Some(topology::RS_PORT));
+    y += &service("perf-nat", dotted(topology::VIP), topology::VPORT, "", Some(topology::RS_PORT), false);
+    if v6 {
+        let vip6 = format!("\"{}\"", text6(topology::VIP6));
+        y += &service("perf-nat6", vip6, topology::VPORT, "", Some(topology::RS_PORT), true);
+    }
     if spec.profile == Profile::Persist {
         // Port 0 with NAT: each connection keeps its destination port on the real server.
         let persistence = "    persistence: { timeout: 360s, netmask: 32 }\n";
-        y += &service("perf-persist", topology::VIP_PERSIST, 0, persistence, None);
+        y += &service("perf-persist", dotted(topology::VIP_PERSIST), 0, persistence, None, false);
     }
     let admin = q(&admin_socket.display().to_string());
     let _ = writeln!(y, "metrics: {{ listen: \"127.0.0.1:0\" }}\nadmin: {{ socket: {admin} }}");
@@ -223,8 +248,9 @@ mod tests {
             assert_eq!(cfg.workers.lcores, [1]);
             assert_eq!(cfg.dpdk.mbufs, u32::try_from(spec.packets()).unwrap() + WORKING_MBUFS);
             assert_eq!(cfg.interfaces[0].device(), "net_pcap0");
-            assert_eq!(cfg.interfaces[1].neighbours.len(), 4);
-            assert_eq!(cfg.services.len(), 1 + usize::from(p.needs_persistence()));
+            let families = 1 + usize::from(p.is_v6());
+            assert_eq!(cfg.interfaces[1].neighbours.len(), 4 * families);
+            assert_eq!(cfg.services.len(), families + usize::from(p.needs_persistence()));
             // The snapshot builder is vsd's last word on what it can run.
             let macs = vec![[2, 0, 0, 0, 0, 0]; cfg.interfaces.len()];
             vsd_control::snapshot::build(&cfg, &macs, 0, None).unwrap_or_else(|e| panic!("{p:?}: {e}"));
@@ -234,7 +260,9 @@ mod tests {
     #[test]
     fn deploy_perf_configs_are_what_gen_writes() {
         let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/perf");
-        for p in Profile::ALL {
+        // deploy/perf/ holds the IPv4 profiles' configs; `vsd-perf gen --profile established6`
+        // writes the IPv6 one.
+        for p in Profile::ALL.into_iter().filter(|p| !p.is_v6()) {
             let file = deploy.join(format!("{}-vsd.yaml", p.name()));
             let have = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
             let want = example_config(&Spec::new(p, 65_536), Path::new("/tmp/vsd-perf"));
@@ -258,6 +286,35 @@ mod tests {
         );
         let cfg = vsd_control::config::parse(&text, "perf.yaml").unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(cfg.conn_table.capacity, 131_072);
+    }
+
+    #[test]
+    fn established6_adds_the_ipv6_side_to_the_established_config() {
+        use std::net::{IpAddr, Ipv6Addr};
+        let cfg = parse(&Spec::new(Profile::Established6, 1024));
+        let [ext, int] = &cfg.interfaces[..] else { panic!("two interfaces") };
+        let six = |a: [u8; 16]| IpAddr::V6(Ipv6Addr::from(a));
+        let has = |ifc: &vsd_control::config::Interface, a| {
+            ifc.addresses.iter().any(|p| p.addr() == a && p.len() == 64)
+        };
+        assert!(has(ext, six(topology::EXT_ADDR6)), "{ext:?}");
+        assert!(has(int, six(topology::INT_ADDR6)), "{int:?}");
+        assert!(ext.neighbours.iter().any(|n| n.address == six(topology::GATEWAY6)));
+        assert!(int.neighbours.iter().any(|n| n.address == six(topology::real_server6(3).0)));
+        let nat6 = &cfg.services[1];
+        assert_eq!(nat6.vips, [six(topology::VIP6)]);
+        assert_eq!(nat6.real_servers.len(), 4);
+        assert!(nat6.real_servers.iter().all(|r| r.port == topology::RS_PORT && r.address.is_ipv6()));
+        // The IPv4 part is the `established` config's, line for line.
+        let text = |p| {
+            let spec = Spec::new(p, 1024);
+            let mem = Memory::for_spec(&spec, None).unwrap();
+            vsd_config(&spec, mem, "p", Path::new("/x.pcap"), Path::new("/x.sock"))
+        };
+        let (v4, v6) = (text(Profile::Established), text(Profile::Established6));
+        let v6_lines: Vec<_> = v6.lines().collect();
+        let missing: Vec<_> = v4.lines().skip(1).filter(|l| !v6_lines.contains(l)).collect();
+        assert_eq!(missing, ["    addresses: [198.18.0.2/24]", "    addresses: [198.19.0.1/24]"], "{v6}");
     }
 
     #[test]

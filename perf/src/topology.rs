@@ -6,6 +6,11 @@
 //! - clients are off-link (198.18.64.0/18) behind one gateway on the ext subnet; replies to any
 //!   number of clients need one static neighbour, the gateway's;
 //! - real servers sit on the int subnet, each with a static neighbour entry.
+//!
+//! The IPv6 side of `established6` (NAT66) mirrors it in the documentation prefix 2001:db8::/32
+//! (RFC 3849): the ext link is 2001:db8:0:1::/64, the int link 2001:db8:0:2::/64, the gateway and
+//! the real servers keep their MACs (dual-stack hosts), and each client is a host of its own /64
+//! in 2001:db8:100::/48, off-link behind the gateway.
 
 /// `net_pcap` gives port *n* the MAC 02:70:63:61:70:*n* ("pcap"); the ext vdev is created first,
 /// so it is port 0. Frames in the pcap are addressed to it, or vsd would drop them as not for us.
@@ -39,6 +44,50 @@ pub const FIRST_PERSIST_DPORT: u16 = 1024;
 pub fn real_server(i: u8) -> ([u8; 4], [u8; 6]) {
     assert!(i < MAX_REAL_SERVERS, "real server {i} out of range");
     ([198, 19, 0, 11 + i], [0x02, 0x00, 0x00, 0x00, 0x00, 0x11 + i])
+}
+
+/// vsd's IPv6 address on the ext link (2001:db8:0:1::2).
+pub const EXT_ADDR6: [u8; 16] = v6([0x2001, 0xdb8, 0, 1, 0, 0, 0, 2]);
+/// vsd's IPv6 address on the int link (2001:db8:0:2::1).
+pub const INT_ADDR6: [u8; 16] = v6([0x2001, 0xdb8, 0, 2, 0, 0, 0, 1]);
+/// Both IPv6 links are /64s.
+pub const SUBNET_LEN6: u8 = 64;
+/// The router in front of the clients on the IPv6 side (2001:db8:0:1::1), MAC [`GATEWAY_MAC`].
+pub const GATEWAY6: [u8; 16] = v6([0x2001, 0xdb8, 0, 1, 0, 0, 0, 1]);
+/// The NAT66 service of `established6` (2001:db8:0:1::100), port [`VPORT`].
+pub const VIP6: [u8; 16] = v6([0x2001, 0xdb8, 0, 1, 0, 0, 0, 0x100]);
+
+/// An IPv6 address from its eight 16-bit groups.
+const fn v6(g: [u16; 8]) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    let mut i = 0;
+    while i < 8 {
+        let [hi, lo] = g[i].to_be_bytes();
+        a[2 * i] = hi;
+        a[2 * i + 1] = lo;
+        i += 1;
+    }
+    a
+}
+
+/// IPv6 address and MAC of real server `i` (0-based): 2001:db8:0:2::11 and up, the MAC of
+/// [`real_server`]'s.
+pub fn real_server6(i: u8) -> ([u8; 16], [u8; 6]) {
+    let (_, mac) = real_server(i);
+    (v6([0x2001, 0xdb8, 0, 2, 0, 0, 0, 0x11 + u16::from(i)]), mac)
+}
+
+/// IPv6 address of client `i` (0-based): 2001:db8:100:<i + 1>::1, each client on a /64 of its own.
+pub fn client6(i: u32) -> [u8; 16] {
+    assert!(i < MAX_CLIENTS, "client {i} out of range");
+    #[allow(clippy::cast_possible_truncation, reason = "i + 1 < 2^14")]
+    let net = (i + 1) as u16;
+    v6([0x2001, 0xdb8, 0x100, net, 0, 0, 0, 1])
+}
+
+/// IPv6 text (RFC 5952), for configs and messages.
+pub fn text6(a: [u8; 16]) -> String {
+    std::net::Ipv6Addr::from(a).to_string()
 }
 
 /// Address of client `i` (0-based).
@@ -85,5 +134,24 @@ mod tests {
         }
         assert_eq!(dotted(real_server(0).0), "198.19.0.11");
         assert_eq!(mac_text(real_server(1).1), "02:00:00:00:00:12");
+    }
+
+    #[test]
+    fn the_ipv6_side_sits_in_the_documentation_prefix() {
+        assert_eq!(text6(EXT_ADDR6), "2001:db8:0:1::2");
+        assert_eq!(text6(INT_ADDR6), "2001:db8:0:2::1");
+        assert_eq!(text6(GATEWAY6), "2001:db8:0:1::1");
+        assert_eq!(text6(VIP6), "2001:db8:0:1::100");
+        assert_eq!(text6(real_server6(0).0), "2001:db8:0:2::11");
+        assert_eq!(real_server6(3).1, real_server(3).1);
+        assert_eq!(text6(client6(0)), "2001:db8:100:1::1");
+        assert_eq!(text6(client6(MAX_CLIENTS - 1)), "2001:db8:100:3ffe::1");
+        let all: std::collections::HashSet<_> = (0..MAX_CLIENTS).map(client6).collect();
+        assert_eq!(all.len(), MAX_CLIENTS as usize);
+        // Off the ext /64, so replies would go through the gateway; within 2001:db8::/32.
+        assert!(all.iter().all(|c| c[..8] != EXT_ADDR6[..8] && c[..4] == [0x20, 0x01, 0x0d, 0xb8]));
+        for i in 0..MAX_REAL_SERVERS {
+            assert_eq!(real_server6(i).0[..8], INT_ADDR6[..8], "on the int /64");
+        }
     }
 }
