@@ -9,7 +9,6 @@ use crate::daemon::{Daemon, Target};
 use crate::listing::{self, View};
 use crate::reload::ReloadError;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -125,16 +124,27 @@ fn target(proto: &str, vip: &str, rs: &str) -> Result<Target, ReloadError> {
         "udp" => Proto::Udp,
         p => return Err(bad(format!("unknown protocol {p:?}"))),
     };
-    let v: SocketAddr =
-        vip.parse().map_err(|_| bad(format!("invalid service address {vip:?} (VIP:PORT)")))?;
-    let (rs, rport) = match rs.parse::<SocketAddr>() {
-        Ok(sa) => (Addr::from(sa.ip()), Some(sa.port())),
-        Err(_) => (
-            Addr::from(
-                rs.parse::<IpAddr>().map_err(|_| bad(format!("invalid real server {rs:?} (ADDR[:PORT])")))?,
-            ),
-            None,
-        ),
-    };
-    Ok(Target { proto, vip: Addr::from(v.ip()), vport: v.port(), rs, rport })
+    let v = crate::endpoint::service(vip).map_err(bad)?;
+    let (rs, rport) = crate::endpoint::real_server(rs).map_err(bad)?;
+    Ok(Target { proto, vip: Addr::from(v.ip()), vport: v.port(), rs: Addr::from(rs), rport })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_take_ipv6_in_brackets_as_ipvsadm() {
+        let t = target("tcp", "[2001:db8::100]:80", "[2001:db8:2::11]:8080").unwrap();
+        assert_eq!(t.vip, Addr::from("2001:db8::100".parse::<std::net::IpAddr>().unwrap()));
+        assert_eq!((t.vport, t.rport), (80, Some(8080)));
+        assert_eq!(t.rs, Addr::from("2001:db8:2::11".parse::<std::net::IpAddr>().unwrap()));
+        let t = target("udp", "[2001:db8::100]:53", "2001:db8:2::11").unwrap();
+        assert_eq!((t.proto, t.rport), (Proto::Udp, None));
+        assert_eq!(target("tcp", "198.18.0.100:80", "198.19.0.11").unwrap().rport, None);
+        let refused = |vip, rs| target("tcp", vip, rs).unwrap_err().outcome();
+        assert!(refused("2001:db8::100", "2001:db8:2::11").contains("[ADDR]:PORT"));
+        assert!(refused("[2001:db8::100]:80", "2001:db8:2::11:8080").contains("ambiguous"));
+        assert!(refused("[2001:db8::100]:80", "[2001:db8:2::11").contains("no closing"));
+    }
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod config;
 pub mod daemon;
+pub mod endpoint;
 pub mod health;
 pub mod listing;
 pub mod logging;

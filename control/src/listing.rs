@@ -336,6 +336,95 @@ TCP  198.18.0.101:0 rr persistent 1800 mask 255.255.255.0
         assert_eq!(got, want);
     }
 
+    /// IPv6 services and servers list as ipvsadm lists them, `[2001:db8:1::100]:80`, the
+    /// persistence netmask of an IPv6 service as its prefix length (`mask 64`), beside IPv4 ones.
+    #[test]
+    fn ipv6_services_list_with_bracketed_addresses() {
+        let text = CFG
+            .replacen("addresses: [198.18.0.2/24] }", "addresses: [198.18.0.2/24, \"2001:db8:1::2/64\"] }", 1)
+            .replacen(
+                "addresses: [198.19.0.1/24] }",
+                "addresses: [198.19.0.1/24, \"2001:db8:2::1/64\"] }",
+                1,
+            )
+            + r#"  - name: web6
+    vips: ["2001:db8:1::100"]
+    protocol: tcp
+    ports: [80]
+    scheduler: wrr
+    forwarding: nat
+    real_servers:
+      - { address: "2001:db8:2::11", port: 8080 }
+      - { address: "2001:db8:2::12", port: 8080, weight: 2 }
+  - name: dns6
+    vips: ["2001:db8:1::101"]
+    protocol: udp
+    ports: [53]
+    scheduler: rr
+    forwarding: dr
+    persistence: { timeout: 5m, netmask6: 64 }
+    real_servers:
+      - { address: "2001:db8:2::21" }
+"#;
+        let cfg = config::parse(&text, "t.yaml").unwrap();
+        let snap = crate::snapshot::build(&cfg, &[[0; 6]; 2], 1, None).unwrap();
+        let dests: Vec<DestState> =
+            snap.dests.iter().map(|d| DestState { weight: d.weight, present: true }).collect();
+        let got = services(&snap, &dests, &totals, &no_rates, View::Plain, 4096);
+        let want = "\
+IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  198.18.0.100:80 wlc
+  -> 198.19.0.11:8080             Masq    1      1          2
+  -> 198.19.0.12:8080             Masq    2      2          4
+TCP  198.18.0.101:0 rr persistent 1800 mask 255.255.255.0
+  -> 198.19.0.21:0                Route   1      3          6
+TCP  [2001:db8:1::100]:80 wrr
+  -> [2001:db8:2::11]:8080        Masq    1      4          8
+  -> [2001:db8:2::12]:8080        Masq    2      5          10
+UDP  [2001:db8:1::101]:53 rr persistent 300 mask 64
+  -> [2001:db8:2::21]:0           Route   1      6          12
+";
+        assert_eq!(got, want);
+        // JSON carries the bare address beside the port, for machines.
+        let json: serde_json::Value = serde_json::from_str(&services_json(&snap, &dests, &totals)).unwrap();
+        assert_eq!(json["services"][2]["vips"][0], "2001:db8:1::100");
+        assert_eq!(json["services"][2]["servers"][0]["address"], "2001:db8:2::11");
+        assert_eq!(json["services"][2]["servers"][0]["port"], 8080);
+        // And a connection entry of an IPv6 client (ipvsadm's columns, widened by the long names).
+        let now = Instant::from_millis(1_000);
+        let v6 = |s: &str| vsd_dataplane::Addr::from(s.parse::<std::net::IpAddr>().unwrap());
+        let conn = Conn {
+            client: v6("2001:db8:1::10"),
+            cport: 40000,
+            vip: v6("2001:db8:1::100"),
+            vport: 80,
+            rs: v6("2001:db8:2::11"),
+            rport: 8080,
+            state: vsd_dataplane::conn::ConnState::Established,
+            expires: now + Duration::from_secs(899),
+            ..Conn::EMPTY
+        };
+        let row = connections(&[(now, conn)]);
+        let row = row.lines().nth(2).unwrap();
+        let words: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(
+            words,
+            [
+                "TCP",
+                "14:59",
+                "ESTABLISHED",
+                "[2001:db8:1::10]:40000",
+                "[2001:db8:1::100]:80",
+                "[2001:db8:2::11]:8080"
+            ]
+        );
+        let json: serde_json::Value = serde_json::from_str(&connections_json(&[(now, conn)])).unwrap();
+        assert_eq!(json["connections"][0]["client"], "2001:db8:1::10");
+        assert_eq!(json["connections"][0]["server"], "2001:db8:2::11");
+    }
+
     #[test]
     fn stats_and_persistent_listings_are_ipvsadm_shaped() {
         let (snap, mut dests) = fixture();

@@ -249,6 +249,47 @@ pub fn icmpv6_echo(
     ipv6(src, dst, ip_proto::ICMPV6, 64, &m)
 }
 
+/// An ICMPv6 error (RFC 4443 §3: destination unreachable, packet too big, time exceeded,
+/// parameter problem) from `src` to `dst`, its 4-byte field `rest` (MTU, pointer or unused), quoting
+/// `quote` (normally the start of the offending IPv6 packet, as much as fits in 1280 bytes),
+/// checksum filled; as an IPv6 packet with hop limit 64.
+pub fn icmpv6_error(src: [u8; 16], dst: [u8; 16], ty: u8, code: u8, rest: [u8; 4], quote: &[u8]) -> Vec<u8> {
+    let mut m = vec![ty, code, 0, 0];
+    m.extend_from_slice(&rest);
+    m.extend_from_slice(quote);
+    Icmpv6Packet::new_unchecked(&mut m[..]).fill_checksum(&src, &dst);
+    ipv6(src, dst, ip_proto::ICMPV6, 64, &m)
+}
+
+/// `ip`, an IPv6 packet without extension headers, with the chain `exts` inserted after its fixed
+/// header: each is (its type, its body), the body padded with zeros to the 8-byte units that its
+/// length field counts (RFC 8200 §4: Hdr Ext Len is in 8-byte units, not counting the first 8).
+/// The next-header fields are chained to the packet's upper layer and the payload length grown.
+/// For Hop-by-Hop (0), Routing (43) and Destination Options (60), whose lengths share this form.
+pub fn ipv6_ext_chain(ip: &[u8], exts: &[(u8, &[u8])]) -> Vec<u8> {
+    let Some((fixed, upper)) = ip.split_at_checked(40) else {
+        return ip.to_vec();
+    };
+    let mut out = fixed.to_vec();
+    let mut chain = Vec::new();
+    for (i, (_, body)) in exts.iter().enumerate() {
+        let next = exts.get(i + 1).map_or(fixed[6], |e| e.0);
+        let units = (2 + body.len()).div_ceil(8).max(1);
+        let mut h = vec![next, u8::try_from(units - 1).unwrap_or(u8::MAX)];
+        h.extend_from_slice(body);
+        h.resize(units * 8, 0);
+        chain.extend_from_slice(&h);
+    }
+    if let Some((first, _)) = exts.first() {
+        out[6] = *first;
+    }
+    let len = u16::try_from(chain.len() + upper.len()).unwrap_or(u16::MAX);
+    out[4..6].copy_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&chain);
+    out.extend_from_slice(upper);
+    out
+}
+
 /// An NDP message as an IPv6 packet with hop limit 255 (RFC 4861 §7.1), checksum filled.
 fn ndp(src: [u8; 16], dst: [u8; 16], repr: &NdpRepr) -> Vec<u8> {
     let mut m = vec![0u8; repr.buffer_len()];
@@ -309,6 +350,23 @@ mod tests {
             assert_eq!(m.data(), b"ping");
             assert!(m.verify_checksum(&A1, &A2));
         }
+
+        let quote = tcp_v6(A2, A1, 80, 40000, tcp_flags::SYN, b"");
+        let ip = icmpv6_error(A1, A2, icmpv6::msg_type::PACKET_TOO_BIG, 0, 1280u32.to_be_bytes(), &quote);
+        let p = Ipv6Packet::new_checked(&ip[..]).unwrap();
+        let m = Icmpv6Packet::new_checked(p.payload()).unwrap();
+        assert!(m.is_error() && m.verify_checksum(&A1, &A2));
+        assert_eq!((m.pkt_too_big_mtu(), m.data()), (1280, &quote[..]));
+
+        // Hop-by-Hop (8 bytes) then Destination Options (16 bytes), chained to TCP.
+        let chained = ipv6_ext_chain(&quote, &[(0, &[1, 4, 0, 0, 0, 0][..]), (60, &[0; 7][..])]);
+        let p = Ipv6Packet::new_checked(&chained[..]).unwrap();
+        assert_eq!((p.next_header(), p.payload_len()), (0, 24 + 20));
+        assert_eq!(
+            (p.payload()[0], p.payload()[1], p.payload()[8], p.payload()[9]),
+            (60, 0, ip_proto::TCP, 1)
+        );
+        assert_eq!(&p.payload()[24..], &quote[40..]);
 
         let ip = ndp_na(A2, A1, A2, NdpFlags::SOLICITED, None);
         let p = Ipv6Packet::new_checked(&ip[..]).unwrap();

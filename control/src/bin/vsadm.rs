@@ -6,6 +6,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use vsd_control::endpoint::{real_server, service};
 
 /// Inspect and edit a running vsd, the way ipvsadm does for LVS.
 #[derive(Parser, Debug)]
@@ -13,7 +14,7 @@ use std::time::Duration;
     version,
     about,
     after_help = "Examples:\n  vsadm -L -n\n  vsadm -L -n --stats\n  vsadm -L -n -c\n  \
-    vsadm -a -t 198.18.0.100:80 -r 198.19.0.14:8080 -w 2\n  vsadm -e -t 198.18.0.100:80 -r 198.19.0.11:8080 -w 0\n  vsadm -d -t 198.18.0.100:80 -r 198.19.0.11:8080\n  \
+    vsadm -a -t 198.18.0.100:80 -r 198.19.0.14:8080 -w 2\n  vsadm -a -t [2001:db8::100]:80 -r [2001:db8:2::11]:8080\n  vsadm -e -t 198.18.0.100:80 -r 198.19.0.11:8080 -w 0\n  vsadm -d -t 198.18.0.100:80 -r 198.19.0.11:8080\n  \
     vsadm reload"
 )]
 struct Args {
@@ -52,13 +53,13 @@ struct Args {
     /// Delete a real server (with -t/-u, -r).
     #[arg(short = 'd', long = "delete-server")]
     delete: bool,
-    /// A TCP virtual service, VIP:PORT.
+    /// A TCP virtual service, VIP:PORT ([VIP6]:PORT for IPv6).
     #[arg(short = 't', long = "tcp-service", value_name = "VIP:PORT")]
     tcp: Option<String>,
-    /// A UDP virtual service, VIP:PORT.
+    /// A UDP virtual service, VIP:PORT ([VIP6]:PORT for IPv6).
     #[arg(short = 'u', long = "udp-service", value_name = "VIP:PORT")]
     udp: Option<String>,
-    /// The real server, ADDR[:PORT].
+    /// The real server, ADDR[:PORT] ([ADDR6]:PORT, or ADDR6 alone, for IPv6).
     #[arg(short = 'r', long = "real-server", value_name = "ADDR[:PORT]")]
     real_server: Option<String>,
     /// The new weight, 0..65535 (0 quiesces the server).
@@ -72,13 +73,15 @@ struct Args {
 fn request(args: &Args) -> Result<String, String> {
     let service = || -> Result<(String, String), String> {
         match (&args.tcp, &args.udp) {
-            (Some(s), None) => Ok(("tcp".into(), s.clone())),
-            (None, Some(s)) => Ok(("udp".into(), s.clone())),
+            (Some(s), None) => Ok(("tcp".into(), checked(s, service)?)),
+            (None, Some(s)) => Ok(("udp".into(), checked(s, service)?)),
             _ => Err("give the service with -t VIP:PORT or -u VIP:PORT".into()),
         }
     };
-    let rs =
-        || args.real_server.clone().ok_or_else(|| "give the real server with -r ADDR[:PORT]".to_string());
+    let rs = || match &args.real_server {
+        Some(r) => checked(r, real_server),
+        None => Err("give the real server with -r ADDR[:PORT]".to_string()),
+    };
     if let Some(cmd) = &args.command {
         return match cmd.as_str() {
             "reload" | "save" => Ok(cmd.clone()),
@@ -121,6 +124,12 @@ fn request(args: &Args) -> Result<String, String> {
     Err("nothing to do: try vsadm -L -n (see --help)".into())
 }
 
+/// `text` if `parse` takes it: refused here with ipvsadm's rules (IPv6 in brackets before a port)
+/// rather than by vsd, which applies the same rules.
+fn checked<T>(text: &str, parse: fn(&str) -> Result<T, String>) -> Result<String, String> {
+    parse(text).map(|_| text.to_string())
+}
+
 fn ask(socket: &PathBuf, line: &str) -> Result<String, String> {
     let mut s = UnixStream::connect(socket).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
@@ -155,5 +164,34 @@ fn main() -> ExitCode {
             eprintln!("vsadm: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(argv: &[&str]) -> Result<String, String> {
+        request(&Args::try_parse_from(std::iter::once("vsadm").chain(argv.iter().copied())).unwrap())
+    }
+
+    #[test]
+    fn ipv6_services_and_servers_are_written_as_for_ipvsadm() {
+        assert_eq!(
+            line(&["-a", "-t", "[2001:db8::100]:80", "-r", "[2001:db8:2::11]:8080", "-w", "2"]),
+            Ok("add tcp [2001:db8::100]:80 [2001:db8:2::11]:8080 2".into())
+        );
+        assert_eq!(
+            line(&["-d", "-u", "[2001:db8::100]:53", "-r", "2001:db8:2::11"]),
+            Ok("delete udp [2001:db8::100]:53 2001:db8:2::11".into())
+        );
+        assert_eq!(
+            line(&["-e", "-t", "198.18.0.100:80", "-r", "198.19.0.11:8080", "-w", "0"]),
+            Ok("edit tcp 198.18.0.100:80 198.19.0.11:8080 0".into())
+        );
+        let err = line(&["-a", "-t", "2001:db8::100:80", "-r", "2001:db8:2::11"]).unwrap_err();
+        assert!(err.contains("ambiguous") && err.contains("[2001:db8::100]:80"), "{err}");
+        let err = line(&["-a", "-t", "[2001:db8::100]:80", "-r", "[2001:db8:2::11"]).unwrap_err();
+        assert!(err.contains("no closing"), "{err}");
     }
 }

@@ -23,7 +23,8 @@ pub enum Probe {
         path: String,
         expect: u16,
     },
-    /// Run with `sh -c`; `VSD_RS_ADDR` and `VSD_RS_PORT` name the server.
+    /// Run with `sh -c`; `VSD_RS_ADDR` and `VSD_RS_PORT` name the server, and `VSD_RS` is both as
+    /// in a URL (`198.19.0.11:8080`, `[2001:db8::11]:8080`).
     Exec {
         command: String,
     },

@@ -105,6 +105,8 @@ fn exec(command: &str, target: SocketAddr, deadline: Instant, timeout: Duration)
         .arg("-c")
         .arg(command)
         .env("VSD_RS_ADDR", target.ip().to_string())
+        // `198.19.0.11:8080` or `[2001:db8::11]:8080`: ready for a URL (`curl http://$VSD_RS/`).
+        .env("VSD_RS", target.to_string())
         .env("VSD_RS_PORT", target.port().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -144,7 +146,16 @@ mod tests {
 
     /// An HTTP server on 127.0.0.1 that answers one request with `status`, and reports the request line.
     fn serve_once(status: &'static str) -> (SocketAddr, thread::JoinHandle<String>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (addr, handle) = serve_once_on(TcpListener::bind("127.0.0.1:0").unwrap(), status);
+        (addr, thread::spawn(move || handle.join().unwrap().0))
+    }
+
+    /// An HTTP server on `listener` that answers one request with `status`, and reports the request
+    /// line and the Host header's value.
+    fn serve_once_on(
+        listener: TcpListener,
+        status: &'static str,
+    ) -> (SocketAddr, thread::JoinHandle<(String, String)>) {
         let addr = listener.local_addr().unwrap();
         let handle = thread::spawn(move || {
             let (stream, _) = listener.accept().unwrap();
@@ -152,15 +163,55 @@ mod tests {
             let mut request_line = String::new();
             reader.read_line(&mut request_line).unwrap();
             let mut header = String::new();
+            let mut host = String::new();
             while reader.read_line(&mut header).unwrap() > 0 && header != "\r\n" {
+                if let Some(v) = header.strip_prefix("Host: ") {
+                    host = v.trim_end().to_string();
+                }
                 header.clear();
             }
             (&stream)
                 .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes())
                 .unwrap();
-            request_line
+            (request_line, host)
         });
         (addr, handle)
+    }
+
+    /// A listener on the IPv6 loopback, or None (with a note) on a host without IPv6.
+    fn listen6() -> Option<TcpListener> {
+        match TcpListener::bind("[::1]:0") {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("skipped: no IPv6 loopback here ({e})");
+                None
+            }
+        }
+    }
+
+    /// Probes of an IPv6 server: TCP connects to `[::1]:port`, HTTP names it `Host: [::1]:port`
+    /// (RFC 9110 §7.2 and RFC 3986 §3.2.2: an IPv6 literal in brackets), and a refused port fails.
+    #[test]
+    fn tcp_and_http_probes_reach_an_ipv6_server() {
+        let Some(listener) = listen6() else { return };
+        let addr = listener.local_addr().unwrap();
+        assert!(addr.is_ipv6());
+        assert_eq!(run(&Probe::Tcp, addr, T), Ok(()));
+        drop(listener);
+        assert_eq!(run(&Probe::Tcp, addr, T), Err("connect: connection refused".into()));
+
+        let Some(listener) = listen6() else { return };
+        let (addr, server) = serve_once_on(listener, "200 OK");
+        assert_eq!(run(&Probe::Http { path: "/healthz".into(), expect: 200 }, addr, T), Ok(()));
+        let (request_line, host) = server.join().unwrap();
+        assert_eq!(request_line, "GET /healthz HTTP/1.1\r\n");
+        assert_eq!(host, format!("[::1]:{}", addr.port()));
+
+        let Some(listener) = listen6() else { return };
+        let (addr, server) = serve_once_on(listener, "503 Service Unavailable");
+        let probe = Probe::Http { path: "/".into(), expect: 200 };
+        assert_eq!(run(&probe, addr, T), Err("status 503, expected 200".into()));
+        server.join().unwrap();
     }
 
     /// A port on 127.0.0.1 with nobody listening.
@@ -237,7 +288,14 @@ mod tests {
         let target: SocketAddr = "198.19.0.11:8080".parse().unwrap();
         let check = |command: &str, timeout| run(&Probe::Exec { command: command.into() }, target, timeout);
         assert_eq!(check("test \"$VSD_RS_ADDR:$VSD_RS_PORT\" = 198.19.0.11:8080", T), Ok(()));
+        assert_eq!(check("test \"$VSD_RS\" = 198.19.0.11:8080", T), Ok(()));
         assert_eq!(check("exit 3", T), Err("command exited with status 3".into()));
+        // An IPv6 server: the bare address for tools that take one (`nc $VSD_RS_ADDR $VSD_RS_PORT`),
+        // and VSD_RS bracketed for a URL.
+        let target6: SocketAddr = "[2001:db8:2::11]:8080".parse().unwrap();
+        let check6 = |command: &str| run(&Probe::Exec { command: command.into() }, target6, T);
+        assert_eq!(check6("test \"$VSD_RS_ADDR $VSD_RS_PORT\" = '2001:db8:2::11 8080'"), Ok(()));
+        assert_eq!(check6("test \"$VSD_RS\" = '[2001:db8:2::11]:8080'"), Ok(()));
         let started = Instant::now();
         assert_eq!(
             check("exec sleep 5", Duration::from_millis(200)),

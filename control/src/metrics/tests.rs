@@ -417,3 +417,55 @@ fn the_metrics_reference_lists_every_family() {
         );
     }
 }
+
+/// An IPv6 service and its servers carry the names ipvsadm lists them by, `[2001:db8:1::100]:80`
+/// and `[2001:db8:2::11]:8080`, as the IPv4 ones carry `198.18.0.100:80`; both formats parse.
+#[test]
+fn ipv6_services_and_servers_are_labelled_as_ipvsadm_lists_them() {
+    let text = CONFIG
+        .replacen("addresses: [198.18.0.2/24] }", "addresses: [198.18.0.2/24, \"2001:db8:1::2/64\"] }", 1)
+        .replacen("addresses: [198.19.0.1/24] }", "addresses: [198.19.0.1/24, \"2001:db8:2::1/64\"] }", 1)
+        + r#"  - name: web6
+    vips: ["2001:db8:1::100"]
+    protocol: tcp
+    ports: [80]
+    scheduler: wrr
+    forwarding: nat
+    real_servers:
+      - { address: "2001:db8:2::11", port: 8080 }
+      - { address: "2001:db8:2::12", port: 8080, weight: 2 }
+"#;
+    let cfg = crate::config::parse(&text, "t.yaml").expect("dual-stack test config");
+    let snap = crate::snapshot::build(&cfg, &[EXT_MAC, INT_MAC], 0, None).expect("dual-stack snapshot");
+    let mut src = Sources::new(snap.clone());
+    let d: Arc<[DestStats]> = snap.dests.iter().map(|_| DestStats::default()).collect();
+    src.add_worker(Arc::new(WorkerStats::default()), d.clone());
+    let i = snap.dests.iter().position(|x| x.addr.to_string() == "2001:db8:2::12").expect("dest of .12");
+    d[i].conns.add(9);
+    let r = registry(src);
+    let fams = scrape(&r);
+    let service = family(&fams, "vsd_service");
+    let web6 = [
+        ("service", "web6"),
+        ("protocol", "tcp"),
+        ("virtual", "[2001:db8:1::100]:80"),
+        ("scheduler", "wrr"),
+        ("forwarding", "nat"),
+    ];
+    let web4 = [
+        ("service", "web"),
+        ("protocol", "tcp"),
+        ("virtual", "198.18.0.100:80"),
+        ("scheduler", "rr"),
+        ("forwarding", "nat"),
+    ];
+    assert_eq!(service.value(&web6), Some(1.0), "{:?}", service.samples);
+    assert_eq!(service.value(&web4), Some(1.0), "{:?}", service.samples);
+    let conns = family(&fams, "vsd_real_server_connections");
+    assert_eq!(conns.value(&[("service", "web6"), ("server", "[2001:db8:2::12]:8080")]), Some(9.0));
+    assert_eq!(conns.value(&[("service", "web6"), ("server", "[2001:db8:2::11]:8080")]), Some(0.0));
+    assert_eq!(conns.value(&[("service", "web"), ("server", "198.19.0.11:8080")]), Some(0.0));
+    let plain = render(&r, "text/plain");
+    assert!(plain.body.contains(r#"server="[2001:db8:2::12]:8080""#), "{}", plain.body);
+    parse(&plain.body, Format::Prometheus004).unwrap_or_else(|e| panic!("{e}\n{}", plain.body));
+}
