@@ -150,11 +150,19 @@ fn burst(
     for m in rx.iter() {
         m.prefetch_data();
     }
+    // Whether the burst has IPv6 frames (untagged: tagged ones are dropped), for the third stage.
+    let mut v6 = false;
     for (slot, m) in parsed.iter_mut().zip(rx.iter()) {
         worker.prefetch(m, slot);
+        v6 |= m.get(12..14) == Some(&[0x86, 0xdd][..]);
     }
     for p in &mut parsed[..rx.len()] {
         worker.prefetch_entry(p);
+    }
+    if v6 {
+        for p in &parsed[..rx.len()] {
+            worker.prefetch_addrs(p);
+        }
     }
     for (i, m) in rx.drain().enumerate() {
         if !m.is_contiguous() {

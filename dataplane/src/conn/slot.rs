@@ -164,6 +164,19 @@ impl V6Slab {
         }
     }
 
+    /// Start loading the slab addresses of an IPv6 entry `s` (a record of 48 bytes may straddle
+    /// two lines): the entry line must be there to say where they are, so this is a stage after
+    /// the entry's own prefetch ([`super::ConnTable::prefetch_addrs`]).
+    #[inline]
+    pub(super) fn prefetch(&self, s: &Slot) {
+        if s.is_v6() {
+            if let Some(a) = self.addrs.get(s.addrs[0] as usize) {
+                super::index::prefetch(&a[0]);
+                super::index::prefetch(&a[2]);
+            }
+        }
+    }
+
     /// Client, VIP and real server of `s`.
     #[inline]
     fn addrs(&self, s: &Slot) -> [Addr; 3] {

@@ -196,6 +196,16 @@ impl ConnTable {
         probe.generation = self.index.generation();
     }
 
+    /// Third stage, for IPv6 keys only: once the hinted entry's line has arrived, start loading
+    /// the slab line(s) holding its addresses, which the lookup compares (a second miss per
+    /// IPv6 packet otherwise; see docs/PERFORMANCE.md, `established6`).
+    #[inline]
+    pub fn prefetch_addrs(&self, probe: &KeyProbe) {
+        if probe.hint != NO_HINT {
+            self.v6.prefetch(&self.entries[split(probe.hint).0]);
+        }
+    }
+
     /// The connection (not template) one of whose keys is `key`.
     #[inline]
     pub fn lookup(&self, key: &FlowKey) -> Option<(ConnId, Dir)> {

@@ -210,6 +210,17 @@ impl<B: PacketBuf> Worker<B> {
         }
     }
 
+    /// Third stage, for IPv6 frames (the driver runs it when a burst has any): load the side slab
+    /// line that holds an IPv6 connection's addresses, once its entry line has arrived.
+    #[inline(always)]
+    pub fn prefetch_addrs(&self, pre: &Prepared) {
+        if let (Some(probe), Ok(p)) = (&pre.probe, &pre.parsed) {
+            if p.is_ipv6() {
+                self.conns.prefetch_addrs(probe);
+            }
+        }
+    }
+
     /// Both prefetch stages for one frame, for callers that do not run bursts through them
     /// (tests, tools): what [`Worker::process`] takes.
     pub fn prepare(&self, frame: &[u8]) -> Prepared {
