@@ -576,8 +576,8 @@ fn real_server_on_vsd_itself() {
 
 /// IPv6 goes wherever an address goes for NAT and DR: interface addresses, static neighbours,
 /// routes (`::/0` included), VIPs and real servers, and services of both families side by side.
-/// What does not run over IPv6 yet is refused by its key: tunnels, the FTP helper, and (as for
-/// IPv4) a service mixing families.
+/// NAT66 on port 21 runs, with the FTP helper. What does not run over IPv6 yet is refused by its
+/// key: tunnels, and (as for IPv4) a service mixing families.
 #[test]
 fn ipv6_services_run_nat_and_dr_and_refuse_what_does_not_run_yet() {
     let dual = BASE
@@ -629,8 +629,10 @@ fn ipv6_services_run_nat_and_dr_and_refuse_what_does_not_run_yet() {
         "services[3].forwarding",
         "VIP 2001:db8:1::101: tunnels over IPv6 are not implemented yet",
     );
-    let m = refused("    ports: [80]\n    scheduler: wrr", "    ports: [21]\n    scheduler: wrr");
-    assert_says(&m, "services[2].ports", "the FTP helper does not handle IPv6 yet");
+    // FTP over NAT66 runs: the helper reads EPRT |2| and 229 (RFC 2428).
+    let ftp6 = text.replacen("    ports: [80]\n    scheduler: wrr", "    ports: [21]\n    scheduler: wrr", 1);
+    let cfg = parse(&ftp6, "t.yaml").expect("an IPv6 NAT service on port 21");
+    assert_eq!(cfg.services[2].ports, [21]);
     let m = refused(
         "{ address: \"2001:db8:2::12\", port: 8080, weight: 2 }",
         "{ address: 198.19.0.12, port: 8080 }",

@@ -391,21 +391,14 @@ fn check_service_shape(path: &str, service: &Service) -> Result {
     Ok(())
 }
 
-/// IPv6 services run NAT (NAT66) and DR; what does not run over IPv6 yet is refused by its key
-/// (issue "IPv6 in every mode"): tunnels (IPv6-in-IPv6, GUE and GRE over IPv6) and the FTP helper
-/// of NAT services on port 21 (EPRT and EPSV).
+/// IPv6 services run NAT (NAT66, with the FTP helper on port 21: EPRT and EPSV) and DR; what does
+/// not run over IPv6 yet is refused by its key (issue "IPv6 in every mode"): tunnels (IPv6-in-IPv6,
+/// GUE and GRE over IPv6).
 fn check_ipv6_service(path: &str, service: &Service) -> Result {
     let Some(vip) = service.vips.iter().find(|v| v.is_ipv6()) else { return Ok(()) };
     if service.forwarding == Forwarding::Tunnel {
         let reason = format!("VIP {vip}: tunnels over IPv6 are not implemented yet (nat and dr are)");
         return Err(ConfigError::invalid(format!("{path}.forwarding"), reason));
-    }
-    if service.forwarding == Forwarding::Nat && service.ports.contains(&21) {
-        let reason = format!(
-            "VIP {vip}: the FTP helper does not handle IPv6 yet (EPRT, EPSV); FTP over IPv6 works \
-             with forwarding: dr and port-0 persistence"
-        );
-        return Err(ConfigError::invalid(format!("{path}.ports"), reason));
     }
     Ok(())
 }

@@ -18,7 +18,13 @@
 //! two steps, planned on the frame's bytes and applied once the buffer can be resized ([`splice`]).
 //! The helper holds connection ids but never trusts one blindly: each is checked against the key
 //! of the connection it was recorded for, so an id reused by another connection is never mistaken
-//! for its predecessor. IPv4 only, as LVS's helper was for most of its life.
+//! for its predecessor.
+//!
+//! **IPv6** (RFC 2428): the client announces its port with `EPRT |2|addr|port|` and the server its
+//! passive port with `229 (|||port|)`, which names no address; so nothing is rewritten and no
+//! stream is shifted over IPv6. `PORT`, `EPRT |1|` and `227` name IPv4 addresses and are left alone
+//! on an IPv6 control connection, as `EPRT |2|` is on an IPv4 one (LVS `ip_vs_ftp` reads PORT and
+//! 227 for IPv4, EPRT for IPv6).
 
 pub mod expect;
 pub mod parse;
@@ -33,7 +39,7 @@ use crate::time::Instant;
 use crate::wire::tcp::HEADER_LEN;
 use crate::wire::{Parsed, TcpFlags, TcpPacket};
 use expect::{Expectation, Expectations};
-use parse::{Endpoint, PassiveReply, MAX_ADDR_TEXT};
+use parse::{Active, Endpoint, PassiveReply, MAX_ADDR_TEXT};
 use seq::SeqTable;
 use splice::{Splice, SpliceError};
 
@@ -122,11 +128,19 @@ impl FtpHelper {
         if !ctl.established || tcp.payload().is_empty() || !tcp.verify_checksum(&p.src, &p.dst) {
             return None;
         }
-        let ep = parse::lines(tcp.payload()).find_map(|(_, line)| parse::client_command(line))?;
+        let active = parse::lines(tcp.payload()).find_map(|(_, line)| parse::client_command(line))?;
+        // Only in the control connection's family: PORT and EPRT |1| over IPv4, EPRT |2| over
+        // IPv6 (RFC 2428; LVS reads PORT for IPv4 and EPRT for IPv6). A v4-mapped address in
+        // EPRT |2| is IPv4 to `Addr`, so it names no IPv6 client either.
+        let (addr, port) = match active {
+            Active::V4(ep) if c.client.is_v4() => (Addr::from_v4(ep.addr), ep.port),
+            Active::V6 { addr, port } if !c.client.is_v4() => (Addr::from_v6(addr), port),
+            _ => return None,
+        };
         // Only the client's own address: the data connection's replies must come back to this
         // core (its owner is the client address), and the director must not open connections to
         // third parties for it (the FTP bounce attack, RFC 2577 §3).
-        if Addr::from_v4(ep.addr) != c.client {
+        if addr != c.client {
             return None;
         }
         Some(Conn {
@@ -135,7 +149,7 @@ impl FtpHelper {
             // LVS `ip_vs_tcp_conn_listen`: waiting for the server's SYN.
             state: ConnState::Listen,
             client: c.client,
-            cport: ep.port,
+            cport: port,
             vip: c.vip,
             vport: c.vport.checked_sub(1)?,
             rs: c.rs,
@@ -180,6 +194,9 @@ impl FtpHelper {
         };
         let (port, rewrite) = match reply {
             PassiveReply::Epsv { port } => (port, None),
+            // 227 carries IPv4 only: over IPv6 it names nothing this connection reaches (LVS
+            // reads 227 for IPv4 only), and is left alone.
+            PassiveReply::Pasv { .. } if !c.vip.is_v4() => return,
             PassiveReply::Pasv { endpoint: Endpoint { addr, port }, addr_text } => {
                 let announced = Addr::from_v4(addr);
                 if announced == c.vip {

@@ -1,5 +1,5 @@
-//! Parsing of the FTP control lines the helper acts on: `PORT` and `EPRT` from the client, the
-//! `227` and `229` replies from the server.
+//! Parsing of the FTP control lines the helper acts on: `PORT` and `EPRT` (`|1|` IPv4 and `|2|`
+//! IPv6, RFC 2428) from the client, the `227` and `229` replies from the server.
 //!
 //! The parsers take one complete line (from [`lines`]) and either understand all of it or return
 //! `None`; there is no partial result and no error detail, because the only thing the packet path
@@ -19,6 +19,17 @@ pub struct Endpoint {
     pub addr: [u8; 4],
     pub port: u16,
 }
+
+/// An endpoint the client announces for an active data connection, in the family its command
+/// names: `PORT` and `EPRT |1|` announce IPv4, `EPRT |2|` IPv6 (RFC 2428 §2).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Active {
+    V4(Endpoint),
+    V6 { addr: [u8; 16], port: u16 },
+}
+
+/// The longest IPv6 address text `EPRT |2|` may carry: `ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`.
+const MAX_V6_TEXT: usize = 45;
 
 /// A server reply that announces a passive data port.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -47,13 +58,13 @@ pub fn lines(payload: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     })
 }
 
-/// `PORT h1,h2,h3,h4,p1,p2` (RFC 959 §4.1.2) or `EPRT |1|a.b.c.d|port|` (RFC 2428 §2, IPv4 only):
-/// the address and port the client will accept the active data connection on.
-pub fn client_command(line: &[u8]) -> Option<Endpoint> {
+/// `PORT h1,h2,h3,h4,p1,p2` (RFC 959 §4.1.2), `EPRT |1|a.b.c.d|port|` or `EPRT |2|v6addr|port|`
+/// (RFC 2428 §2): the address and port the client will accept the active data connection on.
+pub fn client_command(line: &[u8]) -> Option<Active> {
     if let Some(args) = command_args(line, b"PORT") {
         let (n, used) = numbers::<6>(args, b',')?;
         trailing_blanks(&args[used..])?;
-        return endpoint(n);
+        return endpoint(n).map(Active::V4);
     }
     if let Some(args) = command_args(line, b"EPRT") {
         return eprt(args);
@@ -133,20 +144,41 @@ fn command_args<'a>(line: &'a [u8], verb: &[u8; 4]) -> Option<&'a [u8]> {
     Some(&rest[blanks..])
 }
 
-/// RFC 2428 §2: `<d><net-prt><d><net-addr><d><tcp-port><d>`.
-fn eprt(args: &[u8]) -> Option<Endpoint> {
+/// RFC 2428 §2: `<d><net-prt><d><net-addr><d><tcp-port><d>`, net-prt 1 (IPv4) or 2 (IPv6).
+fn eprt(args: &[u8]) -> Option<Active> {
     let (&d, rest) = args.split_first()?;
     if !is_delimiter(d) {
         return None;
     }
-    let rest = rest.strip_prefix(&[b'1', d][..])?;
-    let (n, used) = numbers::<4>(rest, b'.')?;
-    let rest = rest[used..].strip_prefix(&[d][..])?;
+    let (&family, rest) = rest.split_first()?;
+    let rest = rest.strip_prefix(&[d][..])?;
+    let (ep, rest) = match family {
+        b'1' => {
+            let (n, used) = numbers::<4>(rest, b'.')?;
+            (Active::V4(Endpoint { addr: n, port: 0 }), &rest[used..])
+        }
+        b'2' => {
+            // The address text ends at the next delimiter; ':' (and '.' in an embedded IPv4
+            // part) are its own characters, so they cannot delimit it.
+            if matches!(d, b':' | b'a'..=b'f' | b'A'..=b'F') {
+                return None;
+            }
+            let len = rest.iter().take(MAX_V6_TEXT + 1).position(|&b| b == d)?;
+            let text = core::str::from_utf8(&rest[..len]).ok()?;
+            let addr: core::net::Ipv6Addr = text.parse().ok()?;
+            (Active::V6 { addr: addr.octets(), port: 0 }, &rest[len..])
+        }
+        _ => return None,
+    };
+    let rest = rest.strip_prefix(&[d][..])?;
     let (port, used) = number(rest, 65535)?;
     let rest = rest[used..].strip_prefix(&[d][..])?;
     trailing_blanks(rest)?;
-    let port = u16::try_from(port).ok()?;
-    (port != 0).then_some(Endpoint { addr: n, port })
+    let port = u16::try_from(port).ok().filter(|&p| p != 0)?;
+    Some(match ep {
+        Active::V4(e) => Active::V4(Endpoint { addr: e.addr, port }),
+        Active::V6 { addr, .. } => Active::V6 { addr, port },
+    })
 }
 
 /// RFC 2428 §2: the delimiter is a printable ASCII character (33–126), "|" recommended. Digits
@@ -200,8 +232,12 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn ep(addr: [u8; 4], port: u16) -> Option<Endpoint> {
-        Some(Endpoint { addr, port })
+    fn ep(addr: [u8; 4], port: u16) -> Option<Active> {
+        Some(Active::V4(Endpoint { addr, port }))
+    }
+
+    fn ep6(addr: &str, port: u16) -> Option<Active> {
+        Some(Active::V6 { addr: addr.parse::<core::net::Ipv6Addr>().unwrap().octets(), port })
     }
 
     #[test]
@@ -221,7 +257,6 @@ mod tests {
             b"PORT 198,18,0,10,0,0",
             b"PORT 198,18,0,10,156,64x",
             b"PORT -198,18,0,10,156,64",
-            b"EPRT |2|2001:db8::1|40000|",
             b"EPRT |1|198.18.0.10|40000",
             b"EPRT |1|198.18.0.10|0|",
             b"EPRT |1|198.18.0.10|65536|",
@@ -230,6 +265,37 @@ mod tests {
             b"EPRT \x7f1\x7f198.18.0.10\x7f40000\x7f",
             b"RETR PORT 198,18,0,10,156,64",
             b"PASV",
+        ] {
+            assert_eq!(client_command(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn eprt_over_ipv6() {
+        assert_eq!(client_command(b"EPRT |2|2001:db8::10|40000|"), ep6("2001:db8::10", 40000));
+        assert_eq!(client_command(b"eprt  !2!2001:DB8:0:0:0:0:0:10!1! "), ep6("2001:db8::10", 1));
+        assert_eq!(client_command(b"EPRT |2|::ffff:198.18.0.10|5282|"), ep6("::ffff:198.18.0.10", 5282));
+        assert_eq!(
+            client_command(b"EPRT |2|ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255|65535|"),
+            ep6("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", 65535)
+        );
+        for bad in [
+            &b"EPRT |2|2001:db8::10|40000"[..],
+            b"EPRT |2|2001:db8::10|0|",
+            b"EPRT |2|2001:db8::10|65536|",
+            b"EPRT |2|2001:db8::10||",
+            b"EPRT |2||40000|",
+            b"EPRT |2|2001:db8::10%eth0|40000|",
+            b"EPRT |2|2001:db8:::10|40000|",
+            b"EPRT |2|198.18.0.10|40000|",
+            b"EPRT |1|2001:db8::10|40000|",
+            b"EPRT |3|2001:db8::10|40000|",
+            b"EPRT |21|2001:db8::10|40000|",
+            b"EPRT :2:2001:db8::10:40000:",
+            b"EPRT a2a2001:db8::10a40000a",
+            b"EPRT |2|0000:0000:0000:0000:0000:0000:0000:0000:0|40000|",
+            b"EPRT |2|\xff\xfe::1|40000|",
+            b"EPRT |2|2001:db8::10|40000|x",
         ] {
             assert_eq!(client_command(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
@@ -306,8 +372,8 @@ mod tests {
 
         #[test]
         fn near_miss_lines_never_panic(
-            head in prop::sample::select(vec!["PORT ", "EPRT ", "227 ", "229 ", "port ", "EPRT |1|"]),
-            body in "[0-9,.|()!x ]{0,64}",
+            head in prop::sample::select(vec!["PORT ", "EPRT ", "227 ", "229 ", "port ", "EPRT |1|", "EPRT |2|"]),
+            body in "[0-9a-f:,.|()!x ]{0,64}",
         ) {
             let line = format!("{head}{body}");
             let _ = client_command(line.as_bytes());
@@ -319,8 +385,9 @@ mod tests {
             let [a, b, c, d] = addr;
             let (p1, p2) = (port >> 8, port & 0xff);
             let want = Some(Endpoint { addr, port });
-            prop_assert_eq!(client_command(format!("PORT {a},{b},{c},{d},{p1},{p2}").as_bytes()), want);
-            prop_assert_eq!(client_command(format!("EPRT |1|{a}.{b}.{c}.{d}|{port}|").as_bytes()), want);
+            let active = want.map(Active::V4);
+            prop_assert_eq!(client_command(format!("PORT {a},{b},{c},{d},{p1},{p2}").as_bytes()), active);
+            prop_assert_eq!(client_command(format!("EPRT |1|{a}.{b}.{c}.{d}|{port}|").as_bytes()), active);
             let line = format!("227 Entering Passive Mode ({a},{b},{c},{d},{p1},{p2})");
             let Some(PassiveReply::Pasv { endpoint, addr_text }) = server_reply(line.as_bytes()) else {
                 return Err(TestCaseError::fail("227 not parsed"));
@@ -333,6 +400,13 @@ mod tests {
             prop_assert_eq!(server_reply(epsv.as_bytes()), Some(PassiveReply::Epsv { port }));
         }
 
+        #[test]
+        fn eprt6_written_is_read_back(addr in any::<[u8; 16]>(), port in 1u16..) {
+            let text = core::net::Ipv6Addr::from(addr);
+            let got = client_command(format!("EPRT |2|{text}|{port}|").as_bytes());
+            prop_assert_eq!(got, Some(Active::V6 { addr, port }));
+        }
+
         /// A PORT command cut anywhere and sent as two segments: neither half is a complete line
         /// that means something else.
         #[test]
@@ -342,7 +416,7 @@ mod tests {
             let cut = cut.min(cmd.len() - 1);
             let (first, second) = cmd.as_bytes().split_at(cut);
             prop_assert_eq!(lines(first).count(), 0);
-            let whole = Some(Endpoint { addr, port });
+            let whole = Some(Active::V4(Endpoint { addr, port }));
             for (_, line) in lines(second) {
                 let got = client_command(line);
                 prop_assert!(got.is_none() || (got == whole && cut == 0));

@@ -71,7 +71,7 @@ impl<B: PacketBuf> Worker<B> {
                 if !ttl_ok {
                     return Verdict::Drop(DropReason::TtlExceeded);
                 }
-                if c.vport == FTP_PORT && !v6 {
+                if c.vport == FTP_PORT {
                     self.ftp_before_rewrite(now, id, c, state, dir, p, buf);
                 }
                 // The client's packets go to the real server, its replies back from the VIP. (Each
@@ -146,10 +146,7 @@ impl<B: PacketBuf> Worker<B> {
         p: &Parsed,
         buf: &mut [u8],
     ) {
-        if c.proto != Proto::Tcp
-            || !c.client.is_v4()
-            || !self.snap.services[c.service as usize].ports.contains(&FTP_PORT)
-        {
+        if c.proto != Proto::Tcp || !self.snap.services[c.service as usize].ports.contains(&FTP_PORT) {
             return;
         }
         let ctl = Control { id, conn: c, established: state == ConnState::Established };
