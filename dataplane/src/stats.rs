@@ -87,8 +87,11 @@ reasons! {
         NotForUs => "not_for_us",
         /// A tagged frame on a port without VLAN configuration.
         Vlan => "vlan",
-        /// An IPv6 packet whose next header is an extension header (hop-by-hop, routing,
-        /// destination options, ...): the walk to the transport header is not built yet.
+        /// An IPv6 packet whose extension headers the classifier did not walk to the transport
+        /// header: a routing header with segments left (its final destination is not the
+        /// destination field, which the transport checksum does not cover: not balanced), a
+        /// hop-by-hop header after the first, or an extension header that is not walked
+        /// (mobility, HIP, shim6). See [`crate::wire::parse::Parsed::ip_proto`].
         Ipv6 => "ipv6",
         /// Neither ARP, IPv4 nor IPv6.
         Ethertype => "ethertype",

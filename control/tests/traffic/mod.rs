@@ -156,6 +156,8 @@ pub fn malformed() -> Vec<(&'static str, Vec<u8>)> {
         ("tiny_fragment", edit_ip(syn.clone(), |ip| ip.set_frag_offset(8))),
         ("ipv6_truncated", craft::ethernet(EXT_MAC, CLIENT_MAC, 0x86dd, &[0x60; 20])),
         ("bad_payload_length", ipv6_frame(V6_CLIENT, 59, 100, b"")),
+        // A hop-by-hop header of 16 bytes in a payload of 8.
+        ("bad_ipv6_ext_headers", ipv6_frame(V6_CLIENT, 0, 8, &[59, 1, 1, 4, 0, 0, 0, 0])),
         ("ipv6_mapped_addr", ipv6_frame(mapped, 59, 0, b"")),
         ("tcp_truncated", ip(6, &[0; 10])),
         ("bad_tcp_data_offset", bad_offset),
@@ -216,8 +218,8 @@ impl Rig {
         let mut tagged = vec![0x00, 0x05, 0x08, 0x00];
         tagged.extend_from_slice(&syn[14..]);
         self.rx(EXT, &craft::ethernet(EXT_MAC, CLIENT_MAC, 0x8100, &tagged));
-        // IPv6 behind a hop-by-hop header: extension headers are not walked yet.
-        self.rx(EXT, &ipv6_frame(V6_CLIENT, 0, 8, &[59, 0, 1, 4, 0, 0, 0, 0]));
+        // IPv6 behind a routing header with a segment left: its final destination is another.
+        self.rx(EXT, &ipv6_frame(V6_CLIENT, 43, 8, &[59, 0, 0, 1, 0, 0, 0, 0]));
         self.rx(EXT, &craft::ethernet(EXT_MAC, CLIENT_MAC, 0x88cc, &[0; 46]));
         let request = |target| craft::arp(1, [0xff; 6], CLIENT_MAC, CLIENT, [0; 6], target);
         self.rx(EXT, &request(EXT_IP));

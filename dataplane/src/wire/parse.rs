@@ -18,8 +18,16 @@ use super::{arp, icmp, ip_proto, ipv4, ipv6, Error, TcpFlags};
 use super::{Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket};
 use crate::addr::{Addr, FlowKey, Proto};
 
+/// IPv6 extension headers the classifier walks (RFC 8200 §4.3-4.6): hop-by-hop options (only
+/// right after the fixed header), routing, fragment and destination options.
+const IPV6_HOP_BY_HOP: u8 = 0;
+const IPV6_ROUTING: u8 = 43;
 /// IPv6 Fragment extension header (RFC 8200 §4.5).
 const IPV6_FRAGMENT: u8 = 44;
+const IPV6_DEST_OPTS: u8 = 60;
+/// The most extension headers walked in front of the transport header: a legitimate chain has at
+/// most four or five (RFC 8200 §4.1); a longer one is refused so that the walk's cost is bounded.
+const IPV6_MAX_EXT_HEADERS: usize = 8;
 /// ICMPv6 messages start with type, code and checksum (RFC 4443 §2.1).
 const ICMPV6_HEADER_LEN: usize = 4;
 /// RFC 1858 §4: a TCP fragment at offset 1 (8 bytes) can overwrite the flags of the first one;
@@ -58,13 +66,19 @@ pub struct Parsed {
     pub ethertype: u16,
     /// Start of the L3 header: 14, 18 or 22.
     pub l3_off: usize,
-    /// Start of the L4 header (IPv4: after the options; IPv6: after the fixed header). Equal to
-    /// `l3_off` for non-IP frames.
+    /// Start of the L4 header (IPv4: after the options; IPv6: after the fixed header and the
+    /// extension headers walked, see [`Parsed::ip_proto`]). Equal to `l3_off` for non-IP frames.
     pub l4_off: usize,
     /// IPv4 total length or 40 + IPv6 payload length: Ethernet padding excluded. For non-IP
     /// frames, the bytes from `l3_off` to the end of the buffer.
     pub l3_len: u32,
-    /// IPv4 protocol or IPv6 next header; 0 for non-IP frames.
+    /// IPv4 protocol; for IPv6, the next header after the hop-by-hop, destination options,
+    /// routing and fragment headers, which are walked. The walk stops, leaving the header it
+    /// stopped at as `ip_proto` at `l4_off` with [`L4::Unparsed`], at a routing header with
+    /// segments left (the destination field is not the final one: not balanced), at a hop-by-hop
+    /// header that is not the first, and after the fragment header of a fragment that is not the
+    /// first (then `ip_proto` is the fragment header's next header, as for IPv4). 0 for non-IP
+    /// frames.
     pub ip_proto: u8,
     /// An IPv4 fragment (MF or a nonzero offset) or an IPv6 packet with a Fragment header.
     pub is_fragment: bool,
@@ -182,6 +196,9 @@ parse_errors! {
     Ipv6Truncated => "ipv6_truncated",
     /// IPv6 payload length past the buffer.
     BadPayloadLength => "bad_payload_length",
+    /// An IPv6 extension header cut by the payload length, or more than eight of them in front
+    /// of the transport header.
+    BadIpv6ExtHeaders => "bad_ipv6_ext_headers",
     /// A v4-mapped IPv6 source or destination (RFC 4291 §2.5.5.2): it would alias an IPv4 [`Addr`].
     Ipv6MappedAddr => "ipv6_mapped_addr",
     /// Less than 20 bytes of TCP header.
@@ -310,8 +327,70 @@ fn parse_ipv6(l3: &[u8], p: &mut Parsed) -> Result<(), ParseError> {
     p.ip_proto = ip.next_header();
     p.src = src;
     p.dst = dst;
-    p.is_fragment = ip.next_header() == IPV6_FRAGMENT;
+    if matches!(p.ip_proto, IPV6_HOP_BY_HOP | IPV6_ROUTING | IPV6_FRAGMENT | IPV6_DEST_OPTS) {
+        return parse_ipv6_ext(ip.payload(), p);
+    }
     parse_l4(ip.payload(), ip_proto::ICMPV6, p)
+}
+
+/// Walk the extension headers at the start of `payload` (the IPv6 payload, cut at its payload
+/// length), whose first is `p.ip_proto`, to the transport header, and read that as
+/// [`parse_l4`] does. Each header is read once; at most [`IPV6_MAX_EXT_HEADERS`] of them. Out
+/// of line: most IPv6 packets have none.
+#[inline(never)]
+fn parse_ipv6_ext(payload: &[u8], p: &mut Parsed) -> Result<(), ParseError> {
+    let base = p.l4_off;
+    let mut next = p.ip_proto;
+    let mut off = 0usize;
+    let mut walked = 0usize;
+    loop {
+        match next {
+            IPV6_HOP_BY_HOP if walked == 0 => {}
+            IPV6_ROUTING | IPV6_FRAGMENT | IPV6_DEST_OPTS => {}
+            // The transport header, another protocol, or a header that is not walked.
+            _ => break,
+        }
+        if walked == IPV6_MAX_EXT_HEADERS {
+            return Err(ParseError::BadIpv6ExtHeaders);
+        }
+        walked += 1;
+        // Every one of these headers is at least 8 bytes: next header, length, 6 more.
+        let Some(h) = payload.get(off..).and_then(|rest| rest.get(..8)) else {
+            return Err(ParseError::BadIpv6ExtHeaders);
+        };
+        let len = if next == IPV6_FRAGMENT {
+            p.is_fragment = true;
+            // Offset in 8-octet units, in the 13 high bits.
+            let frag_units = u16::from_be_bytes([h[2], h[3]]) >> 3;
+            if frag_units != 0 {
+                if frag_units == 1 && h[0] == ip_proto::TCP {
+                    return Err(ParseError::TinyFragment);
+                }
+                // A fragment that is not the first: what follows is not a header.
+                p.ip_proto = h[0];
+                p.l4_off = base + off + 8;
+                return Ok(());
+            }
+            8
+        } else {
+            if next == IPV6_ROUTING && h[3] != 0 {
+                // Segments left: the final destination is further down the routing header, and
+                // the transport checksum is over it. Left at the routing header, not balanced.
+                p.ip_proto = IPV6_ROUTING;
+                p.l4_off = base + off;
+                return Ok(());
+            }
+            (usize::from(h[1]) + 1) * 8
+        };
+        if payload.len() - off < len {
+            return Err(ParseError::BadIpv6ExtHeaders);
+        }
+        next = h[0];
+        off += len;
+    }
+    p.ip_proto = next;
+    p.l4_off = base + off;
+    parse_l4(payload.get(off..).unwrap_or_default(), ip_proto::ICMPV6, p)
 }
 
 /// Read the L4 header of an unfragmented packet or a first fragment. `icmp_proto` is the ICMP
@@ -773,49 +852,220 @@ mod tests {
         }
     }
 
-    /// Hop-by-Hop → Routing → Destination Options → TCP. The classifier does not walk extension
-    /// headers: such a packet is valid IPv6 whose protocol is the first header's (0), with its
-    /// L4 not looked into, whatever the chain's lengths say; only the payload length is checked.
+    /// PadN filling an 8-byte options header; a routing header of type 0 with `left` segments
+    /// left; a fragment header at `units` × 8 bytes with more fragments to come.
+    const PAD: &[u8] = &[1, 4, 0, 0, 0, 0];
+    fn routing(left: u8) -> [u8; 6] {
+        [0, left, 0, 0, 0, 0]
+    }
+    fn fragment(units: u16) -> [u8; 6] {
+        let o = ((units << 3) | 1).to_be_bytes();
+        [o[0], o[1], 0, 0, 0, 7]
+    }
+
+    /// An extension header chain for `craft::ipv6_ext_chain`: (kind, body after the first 2 bytes).
+    type Chain<'a> = Vec<(u8, &'a [u8])>;
+
+    /// `upper` (a packet from `craft`) behind `exts`, in a frame, and its summary.
+    fn chained(upper: &[u8], exts: &[(u8, &[u8])]) -> (Vec<u8>, Parsed) {
+        let frame = eth6(&crate::craft::ipv6_ext_chain(upper, exts));
+        let p = parse_frame(&frame).unwrap_or_else(|e| panic!("{exts:?}: {e}"));
+        exercise_v6(&frame, &p);
+        (frame, p)
+    }
+
+    /// Hop-by-hop, destination options and routing headers (segments left 0), alone and
+    /// chained, in front of TCP, UDP and ICMPv6: walked to the transport header, which is read.
     #[test]
-    fn ipv6_extension_header_chains_are_not_walked_and_never_read_past_the_frame() {
+    fn ipv6_extension_headers_are_walked_to_the_transport_header() {
         use crate::craft;
         let tcp = craft::tcp_v6(C6, V6, 40000, 80, 0x02, b"");
-        let ip = craft::ipv6_ext_chain(
-            &tcp,
-            &[(0, &[1, 4, 0, 0, 0, 0][..]), (43, &[0, 0, 0, 0, 0, 0]), (60, &[1, 4, 0, 0, 0, 0])],
-        );
-        let frame = eth6(&ip);
-        assert_eq!(frame.len(), 14 + 40 + 24 + 20);
-        let p = parse_frame(&frame).unwrap();
-        assert_eq!((p.ip_proto, p.l4, p.l4_off, p.l3_len, p.is_fragment), (0, L4::Unparsed, 54, 84, false));
-        exercise_v6(&frame, &p);
-        // The chain's own lengths running past the frame change nothing the classifier promises.
-        for (at, v) in
-            [(55, 0xff), (63, 0xff), (71, 0xff), (55, 0), (54, 44), (62, 44), (70, 6), (70, 17), (70, 58)]
-        {
-            let f = mutated(&frame, false, |b| b[at - 14] = v);
-            let p = parse_frame(&f).unwrap();
-            assert_eq!((p.ip_proto, p.l4), (0, L4::Unparsed), "byte {at} = {v}");
-            exercise_v6(&f, &p);
+        let udp = craft::udp_v6(C6, V6, 5353, 53, b"q");
+        let echo = craft::icmpv6_echo(C6, V6, 7, 1, b"ping", true);
+        let syn = L4::Tcp { sport: 40000, dport: 80, flags: TcpFlags::SYN };
+        let query = L4::Udp { sport: 5353, dport: 53 };
+        let ping = L4::Icmp { ty: 128, code: 0 };
+        let r0 = routing(0);
+        let long_pad = [1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let cases: Vec<(&str, &[u8], Chain, L4, usize)> = vec![
+            ("hop-by-hop, tcp", &tcp, vec![(0, PAD)], syn, 8),
+            ("destination options, tcp", &tcp, vec![(60, PAD)], syn, 8),
+            ("routing, 0 left, tcp", &tcp, vec![(43, &r0)], syn, 8),
+            ("hop-by-hop, udp", &udp, vec![(0, PAD)], query, 8),
+            ("destination options of 16 bytes, udp", &udp, vec![(60, &long_pad)], query, 16),
+            ("hop-by-hop, destination options, icmpv6", &echo, vec![(0, PAD), (60, PAD)], ping, 16),
+            (
+                "hop-by-hop, routing, destination options, tcp",
+                &tcp,
+                vec![(0, PAD), (43, &r0), (60, PAD)],
+                syn,
+                24,
+            ),
+            ("destination options twice, udp", &udp, vec![(60, PAD), (43, &r0), (60, &long_pad)], query, 32),
+        ];
+        for (name, upper, exts, l4, chain) in cases {
+            let (frame, p) = chained(upper, &exts);
+            assert_eq!(p.l4, l4, "{name}");
+            assert_eq!((p.l4_off, p.l3_len as usize), (54 + chain, frame.len() - 14), "{name}");
+            assert_eq!((p.ip_proto, p.is_fragment), (upper[6], false), "{name}");
+            assert_eq!((p.src, p.dst), (Addr::from_v6(C6), Addr::from_v6(V6)), "{name}");
+            assert_eq!(p.flow_key_in(&frame), p.flow_key(), "{name}");
         }
-        // Payload length past the frame is refused; the chain cut anywhere inside it is not read.
-        assert_eq!(
-            parse_frame(&mutated(&frame, false, |b| set16(b, 4, 45))),
-            Err(ParseError::BadPayloadLength)
-        );
+    }
+
+    /// The chain and the transport header cut by the payload length at every byte (with and
+    /// without padding after it), a length past the payload, the frame cut under the payload
+    /// length: each its own error, never a read past the payload.
+    #[test]
+    fn ipv6_extension_header_chains_cut_anywhere() {
+        use crate::craft;
+        use ParseError::*;
+        let tcp = craft::tcp_v6(C6, V6, 40000, 80, 0x02, b"");
+        let (frame, _) = chained(&tcp, &[(0, PAD), (43, &routing(0)[..]), (60, PAD)]);
+        assert_eq!(frame.len(), 14 + 40 + 24 + 20);
         for len in 0..44 {
-            for pad in [0, 20] {
-                let f = v6_payload_cut(&frame, len, pad);
-                let p = parse_frame(&f).unwrap();
-                assert_eq!((p.l4, p.l3_len as usize), (L4::Unparsed, 40 + len));
-                exercise_v6(&f, &p);
+            for pad in [0, 8, 64] {
+                let want = if len < 24 { BadIpv6ExtHeaders } else { TcpTruncated };
+                assert_eq!(parse_frame(&v6_payload_cut(&frame, len, pad)), Err(want), "{len}+{pad}");
             }
         }
-        // A Fragment header first: flagged, not looked into, whatever follows.
-        let frag = eth6(&craft::ipv6_ext_chain(&tcp, &[(44, &[0, 1, 0, 0, 0, 1][..])]));
-        let p = parse_frame(&frag).unwrap();
-        assert!(p.is_fragment && p.l4 == L4::Unparsed && p.ip_proto == 44);
-        assert_eq!(parse_frame(&v6_payload_cut(&frag, 3, 0)).map(|p| p.l4), Ok(L4::Unparsed));
+        for len in 0..frame.len() {
+            assert!(parse_frame(&frame[..len]).is_err(), "frame cut at {len}");
+        }
+        // Each header's length made to run past the payload; or longer, so that the walk goes on
+        // from inside the next header or the TCP header: whatever it then finds, it stays in the
+        // payload.
+        for at in [55, 63, 71] {
+            let f = mutated(&frame, false, |b| b[at - 14] = 0xff);
+            assert_eq!(parse_frame(&f), Err(BadIpv6ExtHeaders), "byte {at}");
+            for v in 1..=5 {
+                let f = mutated(&frame, false, |b| b[at - 14] = v);
+                if let Ok(p) = parse_frame(&f) {
+                    exercise_v6(&f, &p);
+                }
+            }
+        }
+        // The destination options swallowing the TCP header's first 8 bytes: what remains is cut.
+        assert_eq!(parse_frame(&mutated(&frame, false, |b| b[71 - 14] = 1)), Err(TcpTruncated));
+        assert_eq!(parse_frame(&mutated(&frame, false, |b| b[71 - 14] = 3)), Err(BadIpv6ExtHeaders));
+        // A chain with nothing after it, and one whose last header says UDP, or ICMPv6, over
+        // the TCP header.
+        let (f, p) = chained(&craft::ipv6(C6, V6, 59, 64, b""), &[(0, PAD)]);
+        assert_eq!((p.ip_proto, p.l4, p.l4_off, f.len()), (59, L4::Unparsed, 62, 62));
+        let f = mutated(&frame, false, |b| b[70 - 14] = 17);
+        // The TCP sequence number read as the UDP length: the UDP header is read where TCP's was.
+        assert_eq!(parse_frame(&f), Err(BadUdpLength));
+        let f = mutated(&frame, false, |b| b[70 - 14] = 58);
+        assert_eq!(parse_frame(&f).map(|p| (p.l4_off, p.l4)), Ok((78, L4::Icmp { ty: 0x9c, code: 0x40 })));
+        assert_eq!(parse_frame(&v6_payload_cut(&f, 27, 0)), Err(IcmpTruncated));
+    }
+
+    /// At most eight extension headers are walked: a ninth is refused, however short.
+    #[test]
+    fn ipv6_extension_header_chains_are_bounded() {
+        use crate::craft;
+        let tcp = craft::tcp_v6(C6, V6, 40000, 80, 0x02, b"");
+        let r0 = routing(0);
+        for n in 1..=12 {
+            for kind in [60u8, 43] {
+                let body: &[u8] = if kind == 43 { &r0 } else { PAD };
+                let mut exts = vec![(0u8, PAD)];
+                exts.extend(std::iter::repeat_n((kind, body), n - 1));
+                let frame = eth6(&craft::ipv6_ext_chain(&tcp, &exts));
+                let got = parse_frame(&frame);
+                if n <= IPV6_MAX_EXT_HEADERS {
+                    let p = got.unwrap_or_else(|e| panic!("{n} headers: {e}"));
+                    assert_eq!((p.ip_proto, p.l4_off), (6, 54 + 8 * n), "{n}");
+                    assert!(matches!(p.l4, L4::Tcp { .. }));
+                    exercise_v6(&frame, &p);
+                } else {
+                    assert_eq!(got, Err(ParseError::BadIpv6ExtHeaders), "{n} headers");
+                }
+            }
+        }
+        // Eight fragment headers count as headers too.
+        let frags: Vec<(u8, &[u8])> = vec![(44, &[0, 1, 0, 0, 0, 1][..]); 9];
+        let frame = eth6(&craft::ipv6_ext_chain(&tcp, &frags));
+        assert_eq!(parse_frame(&frame), Err(ParseError::BadIpv6ExtHeaders));
+        let frame = eth6(&craft::ipv6_ext_chain(&tcp, &frags[1..]));
+        let p = parse_frame(&frame).unwrap();
+        assert!(p.is_fragment && matches!(p.l4, L4::Tcp { .. }));
+    }
+
+    /// A fragment header anywhere in the chain flags the packet. A first fragment (offset 0) is
+    /// read on to its transport header, as an IPv4 first fragment is; a later one stops at the
+    /// fragment header with the protocol it names, its transport header unread; one at offset
+    /// 8 of TCP is a tiny fragment (RFC 1858 §4), as in IPv4.
+    #[test]
+    fn ipv6_fragment_headers_in_the_chain() {
+        use crate::craft;
+        let tcp = craft::tcp_v6(C6, V6, 40000, 80, 0x02, b"");
+        let udp = craft::udp_v6(C6, V6, 5353, 53, b"a longer datagram than this fragment");
+        let syn = L4::Tcp { sport: 40000, dport: 80, flags: TcpFlags::SYN };
+        let (f0, f1, f9) = (fragment(0), fragment(1), fragment(9));
+        for exts in
+            [vec![(44, &f0[..])], vec![(0, PAD), (44, &f0)], vec![(0, PAD), (60, PAD), (44, &f0), (60, PAD)]]
+        {
+            let (_, p) = chained(&tcp, &exts);
+            assert_eq!((p.is_fragment, p.ip_proto, p.l4, p.l4_off), (true, 6, syn, 54 + 8 * exts.len()));
+        }
+        // A first fragment's UDP length is the whole datagram's.
+        let mut first = craft::ipv6_ext_chain(&udp, &[(0, PAD), (44, &f0)]);
+        first.truncate(40 + 16 + 8 + 4);
+        set16(&mut first, 4, 16 + 8 + 4);
+        let p = parse_frame(&eth6(&first)).unwrap();
+        assert_eq!((p.is_fragment, p.l4), (true, L4::Udp { sport: 5353, dport: 53 }));
+        // Later fragments: the protocol named, nothing read after the fragment header.
+        for (exts, off) in [(vec![(44, &f9[..])], 62), (vec![(0, PAD), (60, PAD), (44, &f9)], 78)] {
+            let (f, p) = chained(&tcp, &exts);
+            assert_eq!((p.is_fragment, p.ip_proto, p.l4, p.l4_off), (true, 6, L4::Unparsed, off));
+            assert!(parse_frame(&v6_payload_cut(&f, off - 54, 0)).is_ok_and(|p| p.l4 == L4::Unparsed));
+        }
+        let (_, p) = chained(&udp, &[(0, PAD), (44, &f1)]);
+        assert_eq!((p.is_fragment, p.ip_proto, p.l4), (true, 17, L4::Unparsed));
+        let frame = eth6(&craft::ipv6_ext_chain(&tcp, &[(0, PAD), (44, &f1)]));
+        assert_eq!(parse_frame(&frame), Err(ParseError::TinyFragment));
+        // The fragment header itself cut.
+        for len in 8..16 {
+            let f = v6_payload_cut(&frame, len, 8);
+            assert_eq!(parse_frame(&f), Err(ParseError::BadIpv6ExtHeaders), "{len}");
+        }
+    }
+
+    /// A routing header with segments left names a final destination other than the destination
+    /// field: the walk stops there, the packet left as protocol 43 with its transport header
+    /// unread (the worker drops it as `ipv6`). So does a hop-by-hop header after the first
+    /// (RFC 8200 §4.3), and an extension header that is not walked (mobility, 135).
+    #[test]
+    fn ipv6_chains_the_walk_stops_in() {
+        use crate::craft;
+        let tcp = craft::tcp_v6(C6, V6, 40000, 80, 0x02, b"");
+        let (r1, r255) = (routing(1), routing(255));
+        let cases: Vec<(Chain, u8, usize)> = vec![
+            (vec![(43, &r1[..])], 43, 54),
+            (vec![(0, PAD), (43, &r255)], 43, 62),
+            (vec![(0, PAD), (60, PAD), (43, &r1), (60, PAD)], 43, 70),
+            (vec![(60, PAD), (0, PAD)], 0, 62),
+            (vec![(0, PAD), (0, PAD)], 0, 62),
+            (vec![(0, PAD), (135, PAD)], 135, 62),
+        ];
+        for (exts, proto, off) in cases {
+            let (f, p) = chained(&tcp, &exts);
+            assert_eq!(
+                (p.ip_proto, p.l4, p.l4_off, p.is_fragment),
+                (proto, L4::Unparsed, off, false),
+                "{exts:?}"
+            );
+            // Whatever follows the stop is not read: cut right after the routing header's first
+            // 8 bytes (which hold its segments left), or at the header that is not walked.
+            let len = if proto == 43 { off - 54 + 8 } else { off - 54 };
+            let p = parse_frame(&v6_payload_cut(&f, len, 0));
+            assert_eq!(p.map(|p| (p.ip_proto, p.l4)), Ok((proto, L4::Unparsed)), "{exts:?}");
+            if proto == 43 {
+                let p = parse_frame(&v6_payload_cut(&f, len - 1, 8));
+                assert_eq!(p, Err(ParseError::BadIpv6ExtHeaders), "{exts:?}");
+            }
+        }
     }
 
     /// ICMPv6 errors whose quote is cut, empty, not IPv6, or claims more than it holds: the
@@ -999,6 +1249,10 @@ mod tests {
             eth6(&crate::craft::ipv6_ext_chain(
                 &crate::craft::udp_v6(C6, V6, 5353, 53, b"q"),
                 &[(0, &[1, 4, 0, 0, 0, 0][..]), (60, &[])],
+            )),
+            eth6(&crate::craft::ipv6_ext_chain(
+                &crate::craft::tcp_v6(C6, V6, 40000, 80, 0x02, b""),
+                &[(43, &[0, 0, 0, 0, 0, 0][..]), (44, &[0, 1, 0, 0, 0, 1]), (60, &[1, 4, 0, 0, 0, 0])],
             )),
         ])
     }

@@ -296,13 +296,13 @@ pub(super) fn drop_rows() -> Vec<Row> {
             Expect::Drop(DropReason::Vlan),
         ),
         row(
-            "drop: IPv6 behind a hop-by-hop header (extension headers are not walked yet)",
+            "drop: IPv6 behind a routing header with segments left (the final destination is another)",
             EXT,
             eth(EXT_MAC, CLIENT_MAC, 0x86dd, &{
-                // Hop-by-hop: next header UDP, length 0, a PadN option filling its 8 bytes.
-                let mut ext = vec![17, 0, 1, 4, 0, 0, 0, 0];
+                // Routing: next header UDP, length 0, type 0, one segment left, 4 reserved bytes.
+                let mut ext = vec![17, 0, 0, 1, 0, 0, 0, 0];
                 ext.extend_from_slice(&[0x13, 0x88, 0, 53, 0, 8, 0, 0]);
-                craft::ipv6(v6(10), v6(100), 0, 64, &ext)
+                craft::ipv6(v6(10), v6(100), 43, 64, &ext)
             }),
             Expect::Drop(DropReason::Ipv6),
         ),

@@ -224,6 +224,9 @@ fn echo_rows() -> Vec<Row> {
     ]
 }
 
+/// Hop-by-hop then destination options, each one PadN option filling its 8 bytes.
+const EXT_CHAIN: &[(u8, &[u8])] = &[(0, &[1, 4, 0, 0, 0, 0]), (60, &[1, 4, 0, 0, 0, 0])];
+
 fn forwarding_rows() -> Vec<Row> {
     let syn = from_client6(&tcp6(CLIENT6, VIP6_NAT, 40000, 80, SYN));
     let ack = from_client6(&tcp6(CLIENT6, VIP6_NAT, 40000, 80, ACK));
@@ -248,6 +251,19 @@ fn forwarding_rows() -> Vec<Row> {
             Expect::Tx(INT, to_rs6(11, &hop6(tcp6(CLIENT6, rs6(11), 40000, 8080, ACK)))),
         )
         .prior(EXT, syn.clone()),
+        row6(
+            "nat66: a SYN behind hop-by-hop and destination options headers goes to the first server, \
+             its extension headers kept",
+            EXT,
+            from_client6(&craft::ipv6_ext_chain(&tcp6(CLIENT6, VIP6_NAT, 40000, 80, SYN), EXT_CHAIN)),
+            Expect::Tx(
+                INT,
+                to_rs6(
+                    11,
+                    &hop6(craft::ipv6_ext_chain(&tcp6(CLIENT6, rs6(11), 40000, 8080, SYN), EXT_CHAIN)),
+                ),
+            ),
+        ),
         row6(
             "nat66: hop limit 1 is not forwarded",
             EXT,
