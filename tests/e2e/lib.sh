@@ -231,14 +231,17 @@ CONF
 # add_ftp_nat_backend NAME DIR: vsftpd in NAT backend NAME's namespace, anonymous and read-only,
 # serving DIR in both modes: passive on data ports 30000-30099, announcing its own address (vsd's
 # FTP helper rewrites it to the VIP), and active from port 20 (where vsd's helper expects the
-# server's data connection, RFC 959's L-1).
+# server's data connection, RFC 959's L-1). With a third argument 6 it listens on IPv6 only
+# (listen_ipv6; EPSV's 229 names no address, so nothing is rewritten there).
 add_ftp_nat_backend() {
-    local name=$1 root=$2 conf=$E2E_TMP/vsftpd-nat-$1.conf
+    local name=$1 root=$2 family=${3:-4} conf=$E2E_TMP/vsftpd-nat-$1.conf
+    local v4=YES v6=NO
+    if [ "$family" = 6 ]; then v4=NO v6=YES; fi
     mkdir -p "$E2E_TMP/vsftpd-empty"
     chmod 755 "$E2E_TMP/vsftpd-empty"
     cat >"$conf" <<CONF
-listen=YES
-listen_ipv6=NO
+listen=$v4
+listen_ipv6=$v6
 background=NO
 anonymous_enable=YES
 no_anon_password=YES

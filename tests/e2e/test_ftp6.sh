@@ -13,36 +13,6 @@ e2e_ipv6 4
 head -c $((2 * 1024 * 1024)) /dev/urandom >"$E2E_TMP/data.bin"
 want=$(sha256sum <"$E2E_TMP/data.bin" | cut -d' ' -f1)
 
-# add_ftp6_backend NAME DIR: vsftpd in backend NAME's namespace on IPv6 (listen_ipv6), anonymous and
-# read-only, serving DIR in both modes: passive on data ports 30000-30099 (229 names no address, so
-# nothing is rewritten), active from port 20 (where vsd's helper expects the server's connection).
-add_ftp6_backend() {
-    local name=$1 root=$2 conf=$E2E_TMP/vsftpd-6-$1.conf
-    mkdir -p "$E2E_TMP/vsftpd-empty"
-    chmod 755 "$E2E_TMP/vsftpd-empty"
-    cat >"$conf" <<CONF
-listen=NO
-listen_ipv6=YES
-background=NO
-anonymous_enable=YES
-no_anon_password=YES
-anon_root=$root
-local_enable=NO
-write_enable=NO
-pasv_enable=YES
-pasv_min_port=30000
-pasv_max_port=30099
-port_enable=YES
-connect_from_port_20=YES
-secure_chroot_dir=$E2E_TMP/vsftpd-empty
-seccomp_sandbox=NO
-xferlog_enable=YES
-vsftpd_log_file=$E2E_TMP/vsftpd-$name.log
-CONF
-    ip netns exec "$(ns "$name")" vsftpd "$conf" &
-    E2E_PIDS+=($!)
-}
-
 for n in 1 2; do
     add_backend6 "rs$n" "198.19.0.1$n" "2001:db8:2::1$n" 8080 nat
     root=$E2E_TMP/ftp-rs$n
@@ -51,7 +21,7 @@ for n in 1 2; do
     echo "rs$n" >"$root/name"
     chmod 755 "$root"
     chmod 644 "$root"/*
-    add_ftp6_backend "rs$n" "$root"
+    add_ftp_nat_backend "rs$n" "$root" 6
 done
 sed "s/@PREFIX@/vsd-e2e-ftp6-$$/" "$E2E_DIR/ftp6.yaml" >"$E2E_TMP/vsd.yaml"
 start_vsd "$E2E_TMP/vsd.yaml" || { FAILED=$((FAILED + 1)); e2e_summary; exit 1; }
